@@ -1,0 +1,29 @@
+"""Chooses the counters implementation once, at import: the compiled core or its pure-Python twin.
+
+The pure twin is used when ``NEXUS_NO_EXTENSIONS`` is set to anything but ``""``/``"0"``, off
+CPython, or when the extension was not built. The rest of nexus imports counters only from here.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import TYPE_CHECKING
+
+__all__ = ["ATOMIC_IMPLEMENTATION", "NO_EXTENSIONS", "USING_EXTENSION", "CounterTable", "Counters"]
+
+NO_EXTENSIONS = (
+    os.environ.get("NEXUS_NO_EXTENSIONS", "") not in ("", "0")
+    or platform.python_implementation() != "CPython"
+)
+
+if TYPE_CHECKING or NO_EXTENSIONS:
+    from nexus._counters_py import ATOMIC_IMPLEMENTATION, CounterTable, Counters
+else:
+    try:
+        from nexus._counters import ATOMIC_IMPLEMENTATION, CounterTable, Counters
+    except ImportError:  # not built (e.g. an sdist installed with NEXUS_NO_EXTENSIONS=1)
+        from nexus._counters_py import ATOMIC_IMPLEMENTATION, CounterTable, Counters
+
+USING_EXTENSION: bool = Counters.__module__ == "nexus._counters"
+"""True when the compiled C11-atomics core is in use."""

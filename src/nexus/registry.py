@@ -1,0 +1,293 @@
+"""``Registry``: the source of truth for every backend a router knows.
+
+Concurrency design
+------------------
+* Every write takes one ``threading.Lock``; reads take no lock at all.
+* Writers publish immutable values with single assignments: each model's entry in the model index
+  is a tuple that is replaced whole, the healthy and all-backends sets are tuples replaced whole, and
+  a backend's status/time/error triple and its model tuple are each replaced in one assignment. A
+  reader therefore sees, for each thing it reads, the complete old value or the complete new one.
+  Two separate reads are not a transaction: a reader may see a model's new backend set and then
+  another model's old one while ``update_models`` runs.
+* The counters never take the lock: they are atomics (C11 in the compiled core) reached through a
+  ``CounterTable`` keyed by backend id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from types import MappingProxyType
+from typing import Any
+
+from nexus import counters
+from nexus._validate import check_enum, check_optional_str, check_str, describe
+from nexus.backend import Backend, Health, check_models, utc_now
+from nexus.enums import BackendStatus
+from nexus.errors import BackendNotFoundError, DuplicateBackendError
+from nexus.model import Model
+
+__all__ = ["Registry"]
+
+_logger = logging.getLogger("nexus")
+
+# Claiming a backend for a registry must be atomic across registries, whose locks differ.
+_ownership_lock = threading.Lock()
+
+
+def _check_backend_id(value: object) -> str:
+    return check_str(value, "backend_id")
+
+
+class Registry:
+    """Every backend a router knows: storage, model index, health and live load.
+
+    All methods are safe to call from many threads and from asyncio code at once (no method blocks
+    for longer than a short critical section). Readers never wait for writers and never see a
+    half-applied update. Backends returned are the live registered objects.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._backends: dict[str, Backend] = {}
+        self._by_model: dict[str, tuple[Backend, ...]] = {}
+        self._all: tuple[Backend, ...] = ()
+        self._healthy: tuple[Backend, ...] = ()
+        self._table = counters.CounterTable()
+
+    # ---- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str]) -> Registry:
+        """A registry holding the backends of a TOML file (see ``nexus.load_config``)."""
+        from nexus.config import load_config
+
+        registry = cls()
+        registry.add_backends(load_config(path))
+        return registry
+
+    def add_backend(self, backend: Backend) -> None:
+        """Store ``backend`` and index its models; ``DuplicateBackendError`` if the id is taken."""
+        self.add_backends((backend,))
+
+    def add_backends(self, backends: Iterable[Backend]) -> None:
+        """Add several backends at once: all of them, or none if any id is taken or repeated."""
+        if isinstance(backends, Backend):
+            raise TypeError("add_backends takes an iterable of Backend; use add_backend for one")
+        batch = tuple(backends)
+        for backend in batch:
+            if not isinstance(backend, Backend):
+                raise TypeError(
+                    f"backend must be a Backend, got {type(backend).__name__} {describe(backend)}"
+                )
+        with self._lock:
+            seen: set[str] = set()
+            for backend in batch:
+                if backend.id in self._backends or backend.id in seen:
+                    raise DuplicateBackendError(backend.id)
+                seen.add(backend.id)
+            self._claim(batch)
+            by_model = self._by_model
+            for backend in batch:
+                self._table.add(backend.id, backend._counters)
+                self._backends[backend.id] = backend
+                for model in backend._models:
+                    by_model[model.id] = by_model.get(model.id, ()) + (backend,)
+            self._all = self._all + batch
+            healthy = tuple(b for b in batch if b._health.status is BackendStatus.HEALTHY)
+            if healthy:
+                self._healthy = self._healthy + healthy
+
+    def _claim(self, batch: tuple[Backend, ...]) -> None:
+        with _ownership_lock:
+            for backend in batch:
+                if backend._owner is not None and backend._owner is not self:
+                    raise ValueError(
+                        f"backend {backend.id!r} is already registered in another Registry; "
+                        "remove it there first"
+                    )
+            for backend in batch:
+                object.__setattr__(backend, "_owner", self)
+
+    def remove_backend(self, backend_id: str) -> Backend:
+        """Drop a backend and its model-index entries; returns it. Unknown id: ``BackendNotFoundError``."""
+        key = _check_backend_id(backend_id)
+        with self._lock:
+            backend = self._require(key)
+            del self._backends[key]
+            self._table.discard(key)
+            self._all = _without(self._all, backend)
+            if backend._health.status is BackendStatus.HEALTHY:
+                self._healthy = _without(self._healthy, backend)
+            self._unindex(backend, backend._models)
+            with _ownership_lock:
+                object.__setattr__(backend, "_owner", None)
+        return backend
+
+    # ---- reads (lock-free) ----------------------------------------------------------------------
+
+    def get_backend(self, backend_id: str) -> Backend | None:
+        """The backend with this id, or ``None``."""
+        if type(backend_id) is not str:
+            backend_id = _check_backend_id(backend_id)
+        return self._backends.get(backend_id)
+
+    def get_all_backends(self) -> tuple[Backend, ...]:
+        """Every registered backend, in registration order."""
+        return self._all
+
+    def get_healthy_backends(self) -> tuple[Backend, ...]:
+        """Backends whose status is ``HEALTHY`` (not UNKNOWN, UNHEALTHY or DRAINING).
+
+        In the order they became healthy.
+        """
+        return self._healthy
+
+    def get_backends_for_model(self, model_id: str) -> tuple[Backend, ...]:
+        """Every backend serving ``model_id``, from the model index (empty if none)."""
+        if type(model_id) is not str:
+            model_id = check_str(model_id, "model_id")
+        return self._by_model.get(model_id, ())
+
+    def backend_count(self) -> int:
+        """How many backends are registered."""
+        return len(self._backends)
+
+    def model_count(self) -> int:
+        """How many distinct model ids the backends serve."""
+        return len(self._by_model)
+
+    def model_ids(self) -> tuple[str, ...]:
+        """The distinct model ids served, in the order they first appeared."""
+        return tuple(self._by_model)
+
+    def __len__(self) -> int:
+        return len(self._backends)
+
+    def __contains__(self, backend_id: object) -> bool:
+        if not isinstance(backend_id, str):
+            return False
+        return check_str(backend_id, "backend_id", allow_empty=True) in self._backends
+
+    def __iter__(self) -> Iterator[Backend]:
+        return iter(self._all)
+
+    def __repr__(self) -> str:
+        return f"<Registry backends={len(self._backends)} models={len(self._by_model)}>"
+
+    def has_backend_url(self, url: str) -> bool:
+        """Whether a backend has this URL (trailing slashes ignored on both sides)."""
+        wanted = check_str(url, "url", allow_empty=True).rstrip("/")
+        return any(backend.url.rstrip("/") == wanted for backend in self._all)
+
+    def find_by_mdns_instance(self, instance: str) -> str | None:
+        """The id of the backend recorded with this mDNS instance name, or ``None``."""
+        wanted = check_str(instance, "instance")
+        for backend in self._all:
+            if backend._metadata.get("mdns_instance") == wanted:
+                return backend.id
+        return None
+
+    # ---- writes ---------------------------------------------------------------------------------
+
+    def update_status(
+        self, backend_id: str, status: BackendStatus | str, error: str | None = None
+    ) -> None:
+        """Set status, ``last_health_check`` = now (UTC) and ``last_error = error`` in one step."""
+        key = _check_backend_id(backend_id)
+        new_status = check_enum(BackendStatus, status, "status")
+        new_error = check_optional_str(error, "error")
+        with self._lock:
+            backend = self._require(key)
+            was_healthy = backend._health.status is BackendStatus.HEALTHY
+            object.__setattr__(backend, "_health", Health(new_status, utc_now(), new_error))
+            is_healthy = new_status is BackendStatus.HEALTHY
+            if is_healthy and not was_healthy:
+                self._healthy = self._healthy + (backend,)
+            elif was_healthy and not is_healthy:
+                self._healthy = _without(self._healthy, backend)
+
+    def update_models(self, backend_id: str, models: Iterable[Model]) -> None:
+        """Replace a backend's models and their index entries (readers see old or new, never a mix)."""
+        key = _check_backend_id(backend_id)
+        new_models = check_models(models)
+        with self._lock:
+            backend = self._require(key)
+            old_models = backend._models
+            new_ids = {model.id for model in new_models}
+            old_ids = {model.id for model in old_models}
+            object.__setattr__(backend, "_models", new_models)
+            self._unindex(backend, [m for m in old_models if m.id not in new_ids])
+            by_model = self._by_model
+            for model in new_models:
+                if model.id not in old_ids:
+                    by_model[model.id] = by_model.get(model.id, ()) + (backend,)
+
+    def set_mdns_instance(self, backend_id: str, instance: str) -> None:
+        """Record the backend's mDNS instance name in its metadata under ``"mdns_instance"``."""
+        key = _check_backend_id(backend_id)
+        name = check_str(instance, "instance")
+        with self._lock:
+            backend = self._require(key)
+            metadata = dict(backend._metadata)
+            metadata["mdns_instance"] = name
+            object.__setattr__(backend, "_metadata", MappingProxyType(metadata))
+
+    # ---- counters (lock-free, atomic) -----------------------------------------------------------
+
+    def increment_pending(self, backend_id: str) -> int:
+        """Atomically add a request in flight; returns the new value (``OverflowError`` at 2**32-1)."""
+        return self._table.increment_pending(backend_id)
+
+    def decrement_pending(self, backend_id: str) -> int:
+        """Atomically take a request off, saturating at 0 (a WARNING is logged there); new value."""
+        return self._table.decrement_pending(backend_id)
+
+    def increment_total_requests(self, backend_id: str) -> int:
+        """Atomically count one more request (64-bit); returns the new value."""
+        return self._table.increment_total_requests(backend_id)
+
+    def update_latency(self, backend_id: str, latency_ms: int) -> None:
+        """Fold a latency sample (int ms) into the EMA: ``new = (sample + 4*old) // 5``, atomically."""
+        self._table.update_latency(backend_id, latency_ms)
+
+    # ---- serialisation --------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"backends": [view.to_dict(), ...]}`` sorted by backend id."""
+        backends = sorted(self._all, key=lambda backend: backend.id)
+        return {"backends": [backend.view().to_dict() for backend in backends]}
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """``to_dict()`` as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    # ---- internals (call with the lock held) ----------------------------------------------------
+
+    def _require(self, key: str) -> Backend:
+        backend = self._backends.get(key)
+        if backend is None:
+            raise BackendNotFoundError(key)
+        return backend
+
+    def _unindex(self, backend: Backend, models: Iterable[Model]) -> None:
+        by_model = self._by_model
+        for model in models:
+            remaining = _without(by_model.get(model.id, ()), backend)
+            if remaining:
+                by_model[model.id] = remaining
+            else:
+                by_model.pop(model.id, None)
+
+
+def _without(items: tuple[Backend, ...], backend: Backend) -> tuple[Backend, ...]:
+    """``items`` less ``backend`` (compared by identity), as a new tuple."""
+    try:
+        index = items.index(backend)  # Backend compares by identity
+    except ValueError:
+        return items
+    return items[:index] + items[index + 1 :]
+
