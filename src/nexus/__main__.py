@@ -36,7 +36,7 @@ def render_table(registry: Registry) -> str:
     widths = [max(len(row[col]) for row in rows) for col in range(len(_COLUMNS) - 1)]
     lines = []
     for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths)]
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return "\n".join(lines)
 

@@ -115,4 +115,3 @@ def latency_error(value: object) -> Exception:
 def check_latency(value: object) -> int:
     """A latency sample in whole milliseconds, ``0 .. 2**32-1``."""
     return check_int(value, "latency_ms", 0, U32_MAX)
-

@@ -52,7 +52,9 @@ def check_url(value: object) -> str:
     except ValueError as exc:
         raise ValueError(f"Backend.url is not a valid URL: {describe(url)} ({exc})") from None
     if parts.scheme not in ("http", "https") or not host:
-        raise ValueError(f"Backend.url must be http:// or https:// with a host, got {describe(url)}")
+        raise ValueError(
+            f"Backend.url must be http:// or https:// with a host, got {describe(url)}"
+        )
     if any(char.isspace() for char in url):
         raise ValueError(f"Backend.url must not contain whitespace, got {describe(url)}")
     return url
@@ -272,7 +274,9 @@ class BackendView:
         )
         set_field(self, "last_error", check_optional_str(self.last_error, "BackendView.last_error"))
         set_field(self, "models", check_models(self.models, "BackendView.models"))
-        set_field(self, "priority", check_int(self.priority, "BackendView.priority", I32_MIN, I32_MAX))
+        set_field(
+            self, "priority", check_int(self.priority, "BackendView.priority", I32_MIN, I32_MAX)
+        )
         for name, high in (
             ("pending_requests", U32_MAX),
             ("total_requests", U64_MAX),

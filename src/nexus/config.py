@@ -42,7 +42,8 @@ _BACKEND_KEYS = ("id", "name", "url", "type", "priority", "metadata", "models")
 def backend_id_from_name(name: str) -> str:
     """The id a backend gets when the file gives none: its name, lowercased, runs of other
     characters than letters, digits, ``.`` and ``_`` turned into ``-`` (``"Local Ollama"`` ->
-    ``"local-ollama"``)."""
+    ``"local-ollama"``).
+    """
     return re.sub(r"[^a-z0-9._]+", "-", name.lower()).strip("-")
 
 
@@ -104,13 +105,17 @@ def _backend_from_entry(entry: Any, where: str) -> Backend:
         where = f"{where} (name {entry['name']!r})"
     unknown = [key for key in entry if key not in _BACKEND_KEYS]
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {unknown}; allowed: {', '.join(_BACKEND_KEYS)}")
+        raise ConfigError(
+            f"{where}: unknown field(s) {unknown}; allowed: {', '.join(_BACKEND_KEYS)}"
+        )
     for required in ("name", "url", "type"):
         if required not in entry:
             raise ConfigError(f"{where}: missing required field '{required}'")
     models_entry = entry.get("models", [])
     if not isinstance(models_entry, list):
-        raise ConfigError(f"{where}: field 'models' must be an array of tables ([[backends.models]])")
+        raise ConfigError(
+            f"{where}: field 'models' must be an array of tables ([[backends.models]])"
+        )
     models = []
     for model_index, model_entry in enumerate(models_entry):
         try:

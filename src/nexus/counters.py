@@ -18,12 +18,12 @@ NO_EXTENSIONS = (
 )
 
 if TYPE_CHECKING or NO_EXTENSIONS:
-    from nexus._counters_py import ATOMIC_IMPLEMENTATION, CounterTable, Counters
+    from nexus._counters_py import ATOMIC_IMPLEMENTATION, Counters, CounterTable
 else:
     try:
-        from nexus._counters import ATOMIC_IMPLEMENTATION, CounterTable, Counters
+        from nexus._counters import ATOMIC_IMPLEMENTATION, Counters, CounterTable
     except ImportError:  # not built (e.g. an sdist installed with NEXUS_NO_EXTENSIONS=1)
-        from nexus._counters_py import ATOMIC_IMPLEMENTATION, CounterTable, Counters
+        from nexus._counters_py import ATOMIC_IMPLEMENTATION, Counters, CounterTable
 
 USING_EXTENSION: bool = Counters.__module__ == "nexus._counters"
 """True when the compiled C11-atomics core is in use."""

@@ -53,7 +53,9 @@ class Model:
         name = model_id if self.name is None else check_str(self.name, "Model.name")
         set_field(self, "name", name)
         set_field(
-            self, "context_length", check_int(self.context_length, "Model.context_length", 0, U32_MAX)
+            self,
+            "context_length",
+            check_int(self.context_length, "Model.context_length", 0, U32_MAX),
         )
         for flag in ("supports_vision", "supports_tools", "supports_json_mode"):
             check_bool(getattr(self, flag), f"Model.{flag}")

@@ -290,4 +290,3 @@ def _without(items: tuple[Backend, ...], backend: Backend) -> tuple[Backend, ...
     except ValueError:
         return items
     return items[:index] + items[index + 1 :]
-
