@@ -78,10 +78,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The counters module under test (compiled or pure), installed for this test."""
-    if request.param == C_EXTENSION:
-        module = importlib.import_module("nexus._counters")
-    else:
-        module = _counters_py
+    # The compiled module is imported directly: if it was not built, the C variants error.
+    compiled = request.param == C_EXTENSION
+    module = importlib.import_module("nexus._counters") if compiled else _counters_py
     monkeypatch.setattr(selector, "Counters", module.Counters)
     monkeypatch.setattr(selector, "CounterTable", module.CounterTable)
     return module

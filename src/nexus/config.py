@@ -40,9 +40,10 @@ _BACKEND_KEYS = ("id", "name", "url", "type", "priority", "metadata", "models")
 
 
 def backend_id_from_name(name: str) -> str:
-    """The id a backend gets when the file gives none: its name, lowercased, runs of other
-    characters than letters, digits, ``.`` and ``_`` turned into ``-`` (``"Local Ollama"`` ->
-    ``"local-ollama"``).
+    """The id a backend gets when the file gives none (``"Local Ollama"`` -> ``"local-ollama"``).
+
+    The name lowercased, with every run of characters other than letters, digits, ``.`` and ``_``
+    turned into one ``-``.
     """
     return re.sub(r"[^a-z0-9._]+", "-", name.lower()).strip("-")
 
