@@ -70,6 +70,14 @@ def check_bool(value: object, field: str) -> bool:
     return value
 
 
+class EnumArgumentError(TypeError, ValueError):
+    """A non-``str`` value where an enum is expected.
+
+    A ``ValueError`` as API.md promises for any value that is not a member ("any other value raises
+    ValueError"), and a ``TypeError`` as for any other argument of the wrong type.
+    """
+
+
 def check_enum(enum_type: type[E], value: object, field: str) -> E:
     """A member of ``enum_type``, given as a member or as its plain string value."""
     if isinstance(value, enum_type):
@@ -80,7 +88,7 @@ def check_enum(enum_type: type[E], value: object, field: str) -> E:
         if member is not None:
             return member  # type: ignore[return-value]
         raise ValueError(f"{field} must be one of {allowed}, got {describe(value)}")
-    raise TypeError(
+    raise EnumArgumentError(
         f"{field} must be a {enum_type.__name__} or one of {allowed}, "
         f"got {type(value).__name__} {describe(value)}"
     )
