@@ -108,6 +108,11 @@ class Backend:
     backend_type: BackendType
     discovery_source: DiscoverySource
     priority: int
+    _counters: counters.Counters
+    _health: Health
+    _metadata: Mapping[str, str]
+    _models: tuple[Model, ...]
+    _owner: object  # the Registry holding this backend, or None
 
     def __init__(
         self,
