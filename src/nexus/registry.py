@@ -254,6 +254,88 @@ class Registry:
         """Fold a latency sample (int ms) into the EMA: ``new = (sample + 4*old) // 5``, atomically."""
         self._table.update_latency(backend_id, latency_ms)
 
+    # ---- self-check -----------------------------------------------------------------------------
+
+    def check_consistency(self) -> list[str]:
+        """Verify every internal invariant, repair what disagrees, and say what was repaired.
+
+        Under the write lock, the derived structures are checked against the backends dict, the
+        source of truth: the all-backends tuple (each backend once, registration order), the model
+        index (model id -> exactly the backends whose models include it, no empty entries), the
+        healthy tuple (exactly the backends whose status is HEALTHY, each once) and the counter
+        table (each backend's id -> its own counters, nothing else). Whatever disagrees is rebuilt
+        and republished with single assignments, so lock-free readers keep seeing whole values.
+        Each repair is logged as a WARNING on the ``nexus`` logger. Returns one message per repair;
+        an empty list means everything was consistent.
+        """
+        repairs: list[str] = []
+
+        def repaired(message: str) -> None:
+            _logger.warning("registry inconsistency repaired: %s", message)
+            repairs.append(message)
+
+        with self._lock:
+            backends = self._backends
+            for key, backend in list(backends.items()):
+                if not isinstance(backend, Backend) or backend.id != key:
+                    del backends[key]
+                    repaired(f"backends dict: dropped entry {key!r} that is not that backend")
+            registered = tuple(backends.values())
+
+            if len(self._all) != len(registered) or any(
+                a is not b for a, b in zip(self._all, registered, strict=False)
+            ):
+                self._all = registered
+                repaired(f"all-backends tuple rebuilt ({len(registered)} backends)")
+
+            expected_index: dict[str, tuple[Backend, ...]] = {}
+            for backend in registered:
+                for model in backend._models:
+                    expected_index[model.id] = expected_index.get(model.id, ()) + (backend,)
+            by_model = self._by_model
+            for model_id in [m for m in list(by_model) if m not in expected_index]:
+                by_model.pop(model_id, None)
+                repaired(f"model index: dropped {model_id!r}, served by no backend")
+            for model_id, expected in expected_index.items():
+                current = by_model.get(model_id, ())
+                if not _same_members(current, expected):
+                    by_model[model_id] = _reconciled(current, expected)
+                    repaired(
+                        f"model index: {model_id!r} listed {_ids(current)}, "
+                        f"served by {_ids(expected)}"
+                    )
+
+            healthy = tuple(b for b in registered if b._health.status is BackendStatus.HEALTHY)
+            current_healthy = self._healthy
+            if not _same_members(current_healthy, healthy):
+                self._healthy = _reconciled(current_healthy, healthy)
+                repaired(
+                    f"healthy tuple listed {_ids(current_healthy)}, healthy are {_ids(healthy)}"
+                )
+
+            table = self._table
+            table_ok = len(table) == len(registered)
+            for backend in registered:
+                if not table_ok:
+                    break
+                try:
+                    table_ok = table.get(backend.id) is backend._counters
+                except Exception:
+                    table_ok = False
+            if not table_ok:
+                rebuilt = type(table)()
+                for backend in registered:
+                    rebuilt.add(backend.id, backend._counters)
+                self._table = rebuilt
+                repaired(f"counter table rebuilt ({len(registered)} backends)")
+
+            with _ownership_lock:
+                for backend in registered:
+                    if backend._owner is None:
+                        object.__setattr__(backend, "_owner", self)
+                        repaired(f"backend {backend.id!r} was not marked as owned by this registry")
+        return repairs
+
     # ---- serialisation --------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -281,6 +363,27 @@ class Registry:
                 by_model[model.id] = remaining
             else:
                 by_model.pop(model.id, None)
+
+
+def _ids(items: tuple[Backend, ...]) -> list[str]:
+    """The ids of ``items``, sorted, for a repair message (whatever the entries turn out to be)."""
+    return sorted(str(getattr(item, "id", f"<{type(item).__name__}>")) for item in items)
+
+
+def _same_members(current: tuple[Backend, ...], expected: tuple[Backend, ...]) -> bool:
+    """Whether ``current`` holds exactly the backends of ``expected`` (by identity), each once."""
+    ids = {id(backend) for backend in current}
+    return len(ids) == len(current) == len(expected) and ids == {id(b) for b in expected}
+
+
+def _reconciled(current: tuple[Backend, ...], expected: tuple[Backend, ...]) -> tuple[Backend, ...]:
+    """``expected``'s members: those of ``current`` first, in its order, once each, then the rest."""
+    wanted = {id(backend) for backend in expected}
+    kept: dict[int, Backend] = {}
+    for backend in current:
+        if id(backend) in wanted:
+            kept.setdefault(id(backend), backend)
+    return tuple(kept.values()) + tuple(b for b in expected if id(b) not in kept)
 
 
 def _without(items: tuple[Backend, ...], backend: Backend) -> tuple[Backend, ...]:
