@@ -192,7 +192,7 @@ def test_prop_latency_bounded_with_zero_samples(samples: list[int]) -> None:
     registry = fresh_registry()
     backend = registry.get_backend(BACKEND)
     window: list[int] = []
-    for sample, expected in zip(samples, ema_reference(samples)):
+    for sample, expected in zip(samples, ema_reference(samples), strict=True):
         registry.update_latency(BACKEND, sample)
         value = backend.avg_latency_ms
         window.append(sample)
