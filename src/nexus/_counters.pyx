@@ -40,19 +40,7 @@ cdef extern from *:
     """
     int nexus_dict_get_ref(object d, object key, PyObject **result) except -1
 
-cdef extern from "_atomic.h" nogil:
-    ctypedef uint32_t nexus_atomic_u32
-    ctypedef uint64_t nexus_atomic_u64
-    const char *nexus_atomic_impl
-    uint32_t nexus_load_u32(nexus_atomic_u32 *p)
-    uint64_t nexus_load_u64(nexus_atomic_u64 *p)
-    void nexus_store_u32(nexus_atomic_u32 *p, uint32_t value)
-    void nexus_store_u64(nexus_atomic_u64 *p, uint64_t value)
-    bint nexus_increment_u32(nexus_atomic_u32 *p, uint32_t *result)
-    bint nexus_increment_u64(nexus_atomic_u64 *p, uint64_t *result)
-    uint32_t nexus_decrement_saturating_u32(nexus_atomic_u32 *p)
-    uint32_t nexus_ema_update_u32(nexus_atomic_u32 *p, uint32_t sample)
-    void nexus_racy_increment_u32(nexus_atomic_u32 *p)
+# The atomic operations (_atomic.h) and the Counters fields are declared in _counters.pxd.
 
 ATOMIC_IMPLEMENTATION = nexus_atomic_impl.decode("ascii")
 
@@ -77,11 +65,6 @@ cdef class Counters:
     64-bit) and ``avg_latency_ms`` (integer EMA with alpha 1/5, unsigned 32-bit). Increments raise
     ``OverflowError`` at the maximum and leave the counter there; the pending decrement saturates at 0.
     """
-
-    cdef nexus_atomic_u32 _pending
-    cdef nexus_atomic_u64 _total
-    cdef nexus_atomic_u32 _latency
-    cdef readonly str backend_id
 
     def __cinit__(self, str backend_id not None):
         self.backend_id = backend_id
