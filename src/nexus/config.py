@@ -125,7 +125,11 @@ def _backend_from_entry(entry: Any, where: str) -> Backend:
             raise ConfigError(f"{where}: field 'models[{model_index}]': {exc}") from None
     name = entry["name"]
     backend_id = entry.get("id")
-    if backend_id is None and isinstance(name, str):
+    if backend_id is None and not isinstance(name, str):
+        raise ConfigError(
+            f"{where}: field 'name' must be a str, got {type(name).__name__} {describe(name)}"
+        )
+    if backend_id is None:
         backend_id = backend_id_from_name(name)
         if not backend_id:
             raise ConfigError(
