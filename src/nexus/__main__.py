@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import resources
 from typing import TextIO
@@ -65,17 +66,33 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     except ConfigError as exc:
         print(f"nexus: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        print(registry.to_json(indent=2), file=out)
-        return 0
-    core = "compiled C11 atomics" if USING_EXTENSION else "pure-Python twin"
-    print(
-        f"nexus registry from {source}: {registry.backend_count()} backends, "
-        f"{registry.model_count()} models (counters: {core}, {ATOMIC_IMPLEMENTATION})\n",
-        file=out,
-    )
-    print(render_table(registry), file=out)
+    try:
+        if args.json:
+            print(registry.to_json(indent=2), file=out)
+        else:
+            core = "compiled C11 atomics" if USING_EXTENSION else "pure-Python twin"
+            print(
+                f"nexus registry from {source}: {registry.backend_count()} backends, "
+                f"{registry.model_count()} models (counters: {core}, {ATOMIC_IMPLEMENTATION})\n",
+                file=out,
+            )
+            print(render_table(registry), file=out)
+        out.flush()
+    except BrokenPipeError:
+        # The reader left early (`python -m nexus --json | head`): stop quietly, as `cat` does.
+        _silence(out)
+        return 1
     return 0
+
+
+def _silence(out: TextIO) -> None:
+    """Point ``out``'s file descriptor at /dev/null so the flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # not a real file: nothing will flush it
+        pass
 
 
 if __name__ == "__main__":
