@@ -1,4 +1,4 @@
-"""Build script: compiles src/nexus/_counters.pyx unless told not to.
+"""Build script: compiles src/nexus/_counters.pyx and _select.pyx unless told not to.
 
 Environment switches:
   NEXUS_NO_EXTENSIONS=1  install the pure-Python twin only (also implied on PyPy).
@@ -26,15 +26,19 @@ def _extensions() -> list:
         sanitize = "-fsanitize=address,undefined"
         compile_args = ["-O0", "-g3", sanitize, "-fno-omit-frame-pointer"]
         link_args = [sanitize]
-    extension = Extension(
-        "nexus._counters",
-        ["src/nexus/_counters.pyx"],
-        include_dirs=["src/nexus"],
-        extra_compile_args=compile_args,
-        extra_link_args=link_args,
-    )
+    extensions = [
+        Extension(
+            f"nexus.{name}",
+            [f"src/nexus/{name}.pyx"],
+            include_dirs=["src/nexus"],
+            extra_compile_args=compile_args,
+            extra_link_args=link_args,
+        )
+        for name in ("_counters", "_select")  # _select cimports _counters (see _counters.pxd)
+    ]
     return cythonize(
-        [extension],
+        extensions,
+        include_path=["src"],
         compiler_directives={
             "language_level": 3,
             "freethreading_compatible": True,

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import nexus
-from nexus import _counters_py
+from nexus import _counters_py, _select_py
 from nexus import counters as selector
 
 C_EXTENSION = "c-extension"
@@ -83,6 +83,10 @@ def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Mod
     module = importlib.import_module("nexus._counters") if compiled else _counters_py
     monkeypatch.setattr(selector, "Counters", module.Counters)
     monkeypatch.setattr(selector, "CounterTable", module.CounterTable)
+    # The pick engine of Registry.select follows the counters (nexus._select / nexus._select_py).
+    engine = importlib.import_module("nexus._select") if compiled else _select_py
+    monkeypatch.setattr(selector, "Candidates", engine.Candidates)
+    monkeypatch.setattr(selector, "select_backend", engine.select_backend)
     return module
 
 

@@ -10,7 +10,15 @@ import os
 import platform
 from typing import TYPE_CHECKING
 
-__all__ = ["ATOMIC_IMPLEMENTATION", "NO_EXTENSIONS", "USING_EXTENSION", "CounterTable", "Counters"]
+__all__ = [
+    "ATOMIC_IMPLEMENTATION",
+    "NO_EXTENSIONS",
+    "USING_EXTENSION",
+    "Candidates",
+    "CounterTable",
+    "Counters",
+    "select_backend",
+]
 
 NO_EXTENSIONS = (
     os.environ.get("NEXUS_NO_EXTENSIONS", "") not in ("", "0")
@@ -24,6 +32,16 @@ else:
         from nexus._counters import ATOMIC_IMPLEMENTATION, Counters, CounterTable
     except ImportError:  # not built (e.g. an sdist installed with NEXUS_NO_EXTENSIONS=1)
         from nexus._counters_py import ATOMIC_IMPLEMENTATION, Counters, CounterTable
+
+# The pick engine behind ``Registry.select``. The compiled one needs compiled Counters; the pure one
+# reads any Counters through its properties, so it is the fallback whenever the compiled one is absent.
+if TYPE_CHECKING or NO_EXTENSIONS or Counters.__module__ != "nexus._counters":
+    from nexus._select_py import Candidates, select_backend
+else:
+    try:
+        from nexus._select import Candidates, select_backend
+    except ImportError:  # built before _select existed: rebuild to get the compiled engine
+        from nexus._select_py import Candidates, select_backend
 
 USING_EXTENSION: bool = Counters.__module__ == "nexus._counters"
 """True when the compiled C11-atomics core is in use."""

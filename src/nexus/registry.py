@@ -19,16 +19,18 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from nexus import counters
+from nexus._select_py import DEFAULT_WEIGHTS, SmartWeights
 from nexus._validate import check_enum, check_optional_str, check_str, describe
 from nexus.backend import Backend, Health, check_models, utc_now
 from nexus.enums import BackendStatus
 from nexus.errors import BackendNotFoundError, DuplicateBackendError
 from nexus.model import Model
+from nexus.tracking import Track, check_record_latency
 
 __all__ = ["Registry"]
 
@@ -57,6 +59,8 @@ class Registry:
         self._all: tuple[Backend, ...] = ()
         self._healthy: tuple[Backend, ...] = ()
         self._table = counters.CounterTable()
+        # model id -> immutable snapshot of its HEALTHY backends for select() (counters.Candidates)
+        self._candidates: dict[str, Any] = {}
 
     # ---- construction -------------------------------------------------------------------------
 
@@ -100,6 +104,8 @@ class Registry:
             healthy = tuple(b for b in batch if b._health.status is BackendStatus.HEALTHY)
             if healthy:
                 self._healthy = self._healthy + healthy
+                for backend in healthy:
+                    self._index_candidates(backend, backend._models)
 
     def _claim(self, batch: tuple[Backend, ...]) -> None:
         with _ownership_lock:
@@ -122,6 +128,7 @@ class Registry:
             self._all = _without(self._all, backend)
             if backend._health.status is BackendStatus.HEALTHY:
                 self._healthy = _without(self._healthy, backend)
+                self._unindex_candidates(backend, backend._models)
             self._unindex(backend, backend._models)
             with _ownership_lock:
                 object.__setattr__(backend, "_owner", None)
@@ -207,8 +214,10 @@ class Registry:
             is_healthy = new_status is BackendStatus.HEALTHY
             if is_healthy and not was_healthy:
                 self._healthy = self._healthy + (backend,)
+                self._index_candidates(backend, backend._models)
             elif was_healthy and not is_healthy:
                 self._healthy = _without(self._healthy, backend)
+                self._unindex_candidates(backend, backend._models)
 
     def update_models(self, backend_id: str, models: Iterable[Model]) -> None:
         """Replace a backend's models and their index entries (readers see old or new, never a mix)."""
@@ -225,6 +234,9 @@ class Registry:
             for model in new_models:
                 if model.id not in old_ids:
                     by_model[model.id] = by_model.get(model.id, ()) + (backend,)
+            if backend._health.status is BackendStatus.HEALTHY:
+                self._unindex_candidates(backend, [m for m in old_models if m.id not in new_ids])
+                self._index_candidates(backend, new_models)  # replaces the entries of kept ids
 
     def set_mdns_instance(self, backend_id: str, instance: str) -> None:
         """Record the backend's mDNS instance name in its metadata under ``"mdns_instance"``."""
@@ -253,6 +265,65 @@ class Registry:
     def update_latency(self, backend_id: str, latency_ms: int) -> None:
         """Fold a latency sample (int ms) into the EMA: ``new = (sample + 4*old) // 5``, atomically."""
         self._table.update_latency(backend_id, latency_ms)
+
+    # ---- routing: pick a backend, track a request -------------------------------------------------
+
+    def select(
+        self,
+        model_id: str,
+        *,
+        strategy: str = "smart",
+        exclude: Iterable[str] = (),
+        require_vision: bool = False,
+        require_tools: bool = False,
+        require_json_mode: bool = False,
+        min_context_length: int = 0,
+        weights: SmartWeights | tuple[int, int, int] | Mapping[str, int] = DEFAULT_WEIGHTS,
+    ) -> Backend | None:
+        """Choose a HEALTHY backend serving ``model_id`` for one request; ``None`` if none fits.
+
+        Candidates are the model's HEALTHY backends whose entry for the model has every required
+        capability and at least ``min_context_length``, minus the ids in ``exclude``. Strategies:
+        ``"least_pending"`` (fewest in flight; ties by priority, latency, id), ``"smart"`` (highest
+        weighted score of priority, load and latency, each scaled to 0..100 - priority
+        ``100 - clamp(priority, 0, 100)``, load ``100 - min(pending, 100)``, latency
+        ``100 - min(avg_latency_ms // 10, 100)`` - with ``weights`` (priority, load, latency),
+        non-negative ints summing to 100, default 50/30/20; ties as least_pending),
+        ``"priority"`` (lowest value; ties by pending, latency, id), ``"round_robin"`` (per model,
+        in id order) and ``"random"``. The scan runs in C over a snapshot the registry keeps per
+        model, reading the counters' atomics directly; it takes no lock.
+        """
+        if type(model_id) is not str:
+            model_id = check_str(model_id, "model_id")
+        return counters.select_backend(
+            self._candidates.get(model_id),
+            strategy,
+            exclude,
+            require_vision,
+            require_tools,
+            require_json_mode,
+            min_context_length,
+            weights,
+        )
+
+    def track(self, backend: str | Backend, *, record_latency: str = "success") -> Track:
+        """Count one request on a backend: ``with registry.track(id) as backend: ...``.
+
+        Also ``async with``. On enter: ``increment_pending`` and ``increment_total_requests``. On
+        exit, whatever the way out (return, exception, cancellation, ``KeyboardInterrupt``,
+        generator close): ``decrement_pending``, and the elapsed monotonic time in whole
+        milliseconds goes to ``update_latency`` when ``record_latency`` says so: ``"success"``
+        (default: only when the block raised nothing, so fast failures do not make a broken backend
+        look fast), ``"always"`` or ``"never"``. ``backend`` is an id or a ``Backend`` of this
+        registry (else ``BackendNotFoundError``, raised here). A backend removed while the request is
+        in flight is fine: exit updates its (now detached) counters and raises nothing.
+        """
+        mode = check_record_latency(record_latency)
+        if isinstance(backend, Backend):
+            if backend._owner is not self:
+                raise BackendNotFoundError(backend.id)
+            return Track(backend, mode)
+        return Track(self._require(_check_backend_id(backend)), mode)
 
     # ---- self-check -----------------------------------------------------------------------------
 
@@ -354,6 +425,28 @@ class Registry:
         if backend is None:
             raise BackendNotFoundError(key)
         return backend
+
+    def _index_candidates(self, backend: Backend, models: Iterable[Model]) -> None:
+        """Publish ``backend`` (HEALTHY) in the select snapshots of ``models``."""
+        snapshots = self._candidates
+        for model in models:
+            current = snapshots.get(model.id)
+            if current is None:
+                current = counters.Candidates()
+            snapshots[model.id] = current.with_entry(backend, model)
+
+    def _unindex_candidates(self, backend: Backend, models: Iterable[Model]) -> None:
+        """Withdraw ``backend`` from the select snapshots of ``models``."""
+        snapshots = self._candidates
+        for model in models:
+            current = snapshots.get(model.id)
+            if current is None:
+                continue
+            remaining = current.without(backend.id)
+            if len(remaining):
+                snapshots[model.id] = remaining
+            else:
+                snapshots.pop(model.id, None)
 
     def _unindex(self, backend: Backend, models: Iterable[Model]) -> None:
         by_model = self._by_model

@@ -1,0 +1,118 @@
+"""``Track``: one request on one backend, counted correctly on every way out.
+
+``Registry.track(backend_id)`` returns a ``Track``; use it as ``with`` or ``async with``. The
+pending counter goes up on enter and down on exit, whatever the way out - a normal return, an
+exception, ``asyncio.CancelledError``, ``KeyboardInterrupt``, a generator closed while suspended
+inside the block - because ``__exit__``/``__aexit__`` run for every one of them and do nothing that
+can fail before the decrement.
+
+The ``Track`` holds the backend's ``Counters`` object itself, not its id: if the backend is removed
+from the registry while the request is in flight, exit updates the counters of the (now detached)
+backend and raises nothing; nothing in the registry is touched.
+"""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from nexus._validate import U32_MAX, describe
+
+if TYPE_CHECKING:
+    from nexus.backend import Backend
+
+__all__ = ["RECORD_LATENCY_MODES", "Track", "check_record_latency"]
+
+RECORD_LATENCY_MODES = ("success", "always", "never")
+"""When ``Track`` feeds the elapsed time to ``update_latency``."""
+
+_NS_PER_MS = 1_000_000
+_NOT_STARTED = -1
+_FINISHED = -2
+
+
+def check_record_latency(value: object) -> str:
+    """``record_latency``: one of ``"success"``, ``"always"``, ``"never"``."""
+    if isinstance(value, str) and value in RECORD_LATENCY_MODES:
+        return str.__str__(value)
+    if not isinstance(value, str):
+        raise TypeError(
+            f"record_latency must be a str, got {type(value).__name__} {describe(value)}"
+        )
+    raise ValueError(
+        f"record_latency must be one of {', '.join(map(repr, RECORD_LATENCY_MODES))}, "
+        f"got {describe(value)}"
+    )
+
+
+class Track:
+    """A context manager (sync and async) that counts one request on one backend.
+
+    Enter: ``increment_pending`` then ``increment_total_requests`` (if the second overflows, the
+    first is undone). Exit: ``decrement_pending``; then, if ``record_latency`` is ``"always"``, or
+    ``"success"`` (the default) and the block raised nothing, the elapsed monotonic time in whole
+    milliseconds goes to ``update_latency``. Failures are not timed by default because a backend
+    that fails fast would otherwise look like the fastest one to the ``smart`` strategy.
+
+    Exit never raises and never swallows the block's exception. One ``Track`` counts one request:
+    entering it a second time raises ``RuntimeError``.
+    """
+
+    __slots__ = ("_backend", "_counters", "_record", "_started")
+
+    def __init__(self, backend: Backend, record_latency: str = "success") -> None:
+        self._backend = backend
+        self._counters = backend._counters
+        self._record = check_record_latency(record_latency)
+        self._started = _NOT_STARTED
+
+    @property
+    def backend(self) -> Backend:
+        """The backend this request runs on."""
+        return self._backend
+
+    def __repr__(self) -> str:
+        state = {_NOT_STARTED: "not started", _FINISHED: "finished"}.get(self._started, "in flight")
+        return f"<Track {self._backend.id!r} {state}>"
+
+    def __enter__(self) -> Backend:
+        if self._started != _NOT_STARTED:
+            raise RuntimeError("a Track counts one request: create a new one with registry.track()")
+        counters = self._counters
+        counters.increment_pending()
+        try:
+            counters.increment_total_requests()
+        except BaseException:
+            counters.decrement_pending()
+            raise
+        self._started = time.monotonic_ns()
+        return self._backend
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        started = self._started
+        if started < 0:  # not entered, or already exited: nothing of ours is pending
+            return
+        elapsed_ms = (time.monotonic_ns() - started) // _NS_PER_MS
+        self._started = _FINISHED
+        counters = self._counters
+        counters.decrement_pending()
+        record = self._record
+        if record == "always" or (record == "success" and exc_type is None):
+            counters.update_latency(elapsed_ms if elapsed_ms < U32_MAX else U32_MAX)
+
+    async def __aenter__(self) -> Backend:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, traceback)
