@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import pickle
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -477,3 +479,21 @@ def test_backend_view_from_dict_rejects_bad_values(field, bad):
 def test_backend_view_from_backend_rejects_non_backend():
     with pytest.raises(TypeError):
         BackendView.from_backend(full_backend().view())  # type: ignore[arg-type]
+
+
+def test_backend_view_can_be_copied_and_pickled(registry):
+    backend = full_backend()
+    registry.add_backend(backend)
+    registry.update_status("gpu-1", "unhealthy", error="x")
+    view = backend.view()
+    for again in (copy.copy(view), copy.deepcopy(view), pickle.loads(pickle.dumps(view))):
+        assert again == view
+        assert again.to_dict() == view.to_dict()
+        with pytest.raises(TypeError):
+            again.metadata["k"] = "v"  # type: ignore[index]
+
+
+def test_model_can_be_copied_and_pickled():
+    model = Model("m", context_length=5, supports_tools=True)
+    assert copy.deepcopy(model) == model
+    assert pickle.loads(pickle.dumps(model)) == model

@@ -299,6 +299,12 @@ class BackendView:
             MappingProxyType(check_str_mapping(self.metadata, "BackendView.metadata")),
         )
 
+    def __reduce__(self) -> tuple[type[BackendView], tuple[Any, ...]]:
+        """Pickle/copy support: rebuild from the field values (``metadata`` as a plain dict)."""
+        values = [getattr(self, name) for name in _VIEW_FIELDS]
+        values[_VIEW_FIELDS.index("metadata")] = dict(self.metadata)
+        return (type(self), tuple(values))
+
     @classmethod
     def from_backend(cls, backend: Backend) -> BackendView:
         """Snapshot ``backend`` now (same as ``backend.view()``)."""
