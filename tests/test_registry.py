@@ -717,3 +717,19 @@ def test_backend_objects_built_directly_are_independent(twin):
     registry.add_backend(a)
     registry.increment_pending("a")
     assert (a.pending_requests, b.pending_requests) == (1, 0)
+
+
+@pytest.mark.parametrize("method", sorted(set(BAD_ID_CALLS) - {"get_backend"}))
+def test_empty_backend_id_is_a_value_error(method, populated):
+    # No backend can have the id "": it is a bad argument, not an unknown id.
+    before = state(populated)
+    with pytest.raises(ValueError) as info:
+        BAD_ID_CALLS[method](populated, "")
+    assert not isinstance(info.value, RegistryError)
+    assert "backend_id" in str(info.value)
+    assert state(populated) == before
+
+
+def test_empty_backend_id_is_not_found_by_get_backend(populated):
+    assert populated.get_backend("") is None
+    assert "" not in populated
