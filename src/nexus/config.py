@@ -137,7 +137,7 @@ def _backend_from_entry(entry: Any, where: str) -> Backend:
             )
     try:
         return Backend(
-            id=backend_id,  # type: ignore[arg-type]
+            id=backend_id,
             name=name,
             url=entry["url"],
             backend_type=entry["type"],
