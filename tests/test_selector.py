@@ -155,3 +155,26 @@ def test_backends_use_the_selected_implementation_at_call_time(reload_selector):
     registry = nexus.Registry()
     registry.add_backend(backend)
     assert registry.increment_pending("b") == 1
+
+
+def test_public_names_are_importable_from_the_top_level():
+    names = [
+        "Backend",
+        "BackendNotFoundError",
+        "BackendStatus",
+        "BackendType",
+        "BackendView",
+        "DiscoverySource",
+        "DuplicateBackendError",
+        "Model",
+        "Registry",
+        "RegistryError",
+        "USING_EXTENSION",
+        "ConfigError",
+        "load_config",
+    ]
+    for name in names:
+        assert name in nexus.__all__
+        assert getattr(nexus, name) is not None
+    assert isinstance(nexus.USING_EXTENSION, bool)
+    assert isinstance(nexus.__version__, str)
