@@ -98,6 +98,7 @@ def _annotation(value: Any) -> str | None:
 def _public_members(cls: type) -> set[str]:
     """What a user may touch: public names, ``_force`` and the dunders the twins define."""
     own = set(vars(cls)) - {"__doc__", "__module__", "__slots__", "__pyx_vtable__", "__new__"}
+    own -= {"__firstlineno__", "__static_attributes__"}  # added to every class by Python 3.13
     own -= {"__reduce__", "__setstate__", "__reduce_cython__", "__setstate_cython__"}
     return {n for n in own if not n.startswith("_") or n == "_force" or n.endswith("__")}
 
