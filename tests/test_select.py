@@ -396,21 +396,21 @@ def test_weights_are_ignored_by_other_strategies_but_still_checked(registry, mak
 
 # ---- property: least_pending / smart / priority against a brute force ----------------------------------
 
+# Small value sets on purpose: collisions make the tie-break rules decide often.
 backend_rows = st.lists(
     st.tuples(
-        st.sampled_from(["healthy", "healthy", "unhealthy", "draining", "unknown"]),
-        st.integers(-5, 130),  # priority
-        st.sampled_from([0, 1, 2, 3, 50, 99, 100, 101, 250, 2**32 - 1]),  # pending
-        st.sampled_from([0, 5, 9, 10, 15, 100, 999, 1000, 1010, 20000, 2**32 - 1]),  # latency
-        st.integers(0, 7),  # capability bits
+        st.sampled_from(["healthy", "healthy", "healthy", "unhealthy", "draining", "unknown"]),
+        st.sampled_from([-5, 0, 1, 99, 100, 101]),  # priority
+        st.sampled_from([0, 1, 100, 101, 2**32 - 1]),  # pending
+        st.sampled_from([0, 9, 10, 11, 20, 1009, 1010, 2**32 - 1]),  # latency
+        st.sampled_from([0, 0, 1, 2, 4, 7]),  # capability bits
         st.sampled_from([1024, 4096, 8192]),  # context length
     ),
     min_size=0,
     max_size=12,
 )
-weight_triples = st.sampled_from(
-    [(50, 30, 20), (100, 0, 0), (0, 100, 0), (0, 0, 100), (34, 33, 33)]
-)
+WEIGHT_SETS = [(50, 30, 20), (100, 0, 0), (0, 100, 0), (0, 0, 100), (34, 33, 33), (0, 50, 50)]
+weight_triples = st.sampled_from(WEIGHT_SETS)
 
 
 def brute_force(rows, strategy, required, min_context, excluded, weights):
@@ -469,21 +469,24 @@ def test_strategies_match_brute_force(
             latency=latency,
             status=status,
         )
-    flags = {
-        "require_vision": bool(required & 1),
-        "require_tools": bool(required & 2),
-        "require_json_mode": bool(required & 4),
-    }
+    queries = [(0, 0, ()), (required, min_context, tuple(excluded))]
     for strategy in ("least_pending", "smart", "priority"):
-        got = pick(
-            registry,
-            strategy=strategy,
-            exclude=tuple(excluded),
-            min_context_length=min_context,
-            weights=weights,
-            **flags,
-        )
-        assert got == brute_force(rows, strategy, required, min_context, excluded, weights)
+        for query_required, query_context, query_excluded in queries:
+            for query_weights in WEIGHT_SETS if strategy == "smart" else [weights]:
+                got = pick(
+                    registry,
+                    strategy=strategy,
+                    exclude=query_excluded,
+                    min_context_length=query_context,
+                    weights=query_weights,
+                    require_vision=bool(query_required & 1),
+                    require_tools=bool(query_required & 2),
+                    require_json_mode=bool(query_required & 4),
+                )
+                expected = brute_force(
+                    rows, strategy, query_required, query_context, query_excluded, query_weights
+                )
+                assert got == expected, (strategy, query_required, query_context, query_weights)
 
 
 # ---- concurrency and the C scan ------------------------------------------------------------------------
