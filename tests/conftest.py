@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import nexus
-from nexus import _counters_py, _select_py
+from nexus import _counters_py, _select_py, _track_py
 from nexus import counters as selector
 
 C_EXTENSION = "c-extension"
@@ -87,6 +87,8 @@ def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Mod
     engine = importlib.import_module("nexus._select") if compiled else _select_py
     monkeypatch.setattr(selector, "Candidates", engine.Candidates)
     monkeypatch.setattr(selector, "select_backend", engine.select_backend)
+    tracker = importlib.import_module("nexus._track") if compiled else _track_py
+    monkeypatch.setattr(selector, "Track", tracker.Track)
     return module
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "Candidates",
     "CounterTable",
     "Counters",
+    "Track",
     "select_backend",
 ]
 
@@ -35,13 +36,17 @@ else:
 
 # The pick engine behind ``Registry.select``. The compiled one needs compiled Counters; the pure one
 # reads any Counters through its properties, so it is the fallback whenever the compiled one is absent.
+# The same holds for Track, behind ``Registry.track``.
 if TYPE_CHECKING or NO_EXTENSIONS or Counters.__module__ != "nexus._counters":
     from nexus._select_py import Candidates, select_backend
+    from nexus._track_py import Track
 else:
     try:
         from nexus._select import Candidates, select_backend
-    except ImportError:  # built before _select existed: rebuild to get the compiled engine
+        from nexus._track import Track
+    except ImportError:  # built before _select/_track existed: rebuild to get the compiled ones
         from nexus._select_py import Candidates, select_backend
+        from nexus._track_py import Track
 
 USING_EXTENSION: bool = Counters.__module__ == "nexus._counters"
 """True when the compiled C11-atomics core is in use."""

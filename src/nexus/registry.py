@@ -30,7 +30,7 @@ from nexus.backend import Backend, Health, check_models, utc_now
 from nexus.enums import BackendStatus
 from nexus.errors import BackendNotFoundError, DuplicateBackendError
 from nexus.model import Model
-from nexus.tracking import Track, check_record_latency
+from nexus._track_py import Track
 
 __all__ = ["Registry"]
 
@@ -318,12 +318,15 @@ class Registry:
         registry (else ``BackendNotFoundError``, raised here). A backend removed while the request is
         in flight is fine: exit updates its (now detached) counters and raises nothing.
         """
-        mode = check_record_latency(record_latency)
+        if type(backend) is str:
+            found = self._backends.get(backend)
+            if found is not None:
+                return counters.Track(found, record_latency)
         if isinstance(backend, Backend):
             if backend._owner is not self:
                 raise BackendNotFoundError(backend.id)
-            return Track(backend, mode)
-        return Track(self._require(_check_backend_id(backend)), mode)
+            return counters.Track(backend, record_latency)
+        return counters.Track(self._require(_check_backend_id(backend)), record_latency)
 
     # ---- self-check -----------------------------------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""``Track``: one request on one backend, counted correctly on every way out.
+"""``Track`` in pure Python: the twin of the compiled ``nexus._track``.
+
+One request on one backend, counted correctly on every way out.
 
 ``Registry.track(backend_id)`` returns a ``Track``; use it as ``with`` or ``async with``. The
 pending counter goes up on enter and down on exit, whatever the way out - a normal return, an
