@@ -169,7 +169,9 @@ class Registry:
 
     def model_ids(self) -> tuple[str, ...]:
         """The distinct model ids served, in the order they first appeared."""
-        return tuple(self._by_model)
+        # Copy first: dict.copy() is atomic, while iterating a dict that a writer resizes raises
+        # RuntimeError on a free-threaded CPython (no GIL to make tuple(dict) one step).
+        return tuple(self._by_model.copy())
 
     def __len__(self) -> int:
         return len(self._backends)
