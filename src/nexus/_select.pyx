@@ -1,5 +1,5 @@
 # cython: language_level=3, freethreading_compatible=True, embedsignature=True
-"""The pick engine in C: the compiled twin of ``nexus._select_py`` (read its docstring for the rules).
+"""The pick engine in C: the compiled twin of ``nexus._select_py`` (whose docstring has the rules).
 
 A ``Candidates`` snapshot keeps, besides the tuples of backends and ids, a C array with one slot per
 candidate: pointers to the ``Counters``' atomics plus the priority, capability bits and context
@@ -12,6 +12,8 @@ so any number of threads may pick from it at once with or without a GIL.
 import random
 
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
@@ -65,8 +67,33 @@ ctypedef struct Slot:
     uint32_t priority_part      # smart: 100 - clamp(priority, 0, 100), precomputed
 
 
+cdef tuple _splice(tuple items, Py_ssize_t index, Py_ssize_t end, object item, bint insert):
+    """``items[:index] + (item,) + items[end:]`` (without ``item`` unless ``insert``), built in one
+    allocation: a snapshot update copies three tuples of the model's size, not nine."""
+    cdef Py_ssize_t n = len(items)
+    cdef Py_ssize_t position = 0
+    cdef Py_ssize_t source
+    cdef tuple result = PyTuple_New(index + insert + (n - end))
+    cdef object value
+    for source in range(index):
+        value = items[source]
+        Py_INCREF(value)
+        PyTuple_SET_ITEM(result, position, value)  # steals the reference taken just above
+        position += 1
+    if insert:
+        Py_INCREF(item)
+        PyTuple_SET_ITEM(result, position, item)
+        position += 1
+    for source in range(end, n):
+        value = items[source]
+        Py_INCREF(value)
+        PyTuple_SET_ITEM(result, position, value)
+        position += 1
+    return result
+
+
 cdef class RoundRobin:
-    """A model's round-robin cursor: an atomic count of picks, carried from one snapshot to the next."""
+    """A model's round-robin cursor: an atomic count of picks, carried over to the next snapshot."""
 
     cdef nexus_atomic_u64 _next
 
@@ -227,9 +254,9 @@ cdef class Candidates:
         cdef Py_ssize_t index = bisect_left(self.ids, backend_id)
         cdef Py_ssize_t end = index + 1 if index < n and self.ids[index] == backend_id else index
         cdef Candidates result = self._derive(
-            self.backends[:index] + (backend,) + self.backends[end:],
-            self.ids[:index] + (backend_id,) + self.ids[end:],
-            self._counters[:index] + (counters,) + self._counters[end:],
+            _splice(self.backends, index, end, backend, True),
+            _splice(self.ids, index, end, backend_id, True),
+            _splice(self._counters, index, end, counters, True),
             n + 1 - (end - index),
         )
         if index:
@@ -247,9 +274,9 @@ cdef class Candidates:
         if index == n or self.ids[index] != backend_id:
             return self
         cdef Candidates result = self._derive(
-            self.backends[:index] + self.backends[index + 1:],
-            self.ids[:index] + self.ids[index + 1:],
-            self._counters[:index] + self._counters[index + 1:],
+            _splice(self.backends, index, index + 1, None, False),
+            _splice(self.ids, index, index + 1, None, False),
+            _splice(self._counters, index, index + 1, None, False),
             n - 1,
         )
         if index:
