@@ -531,3 +531,28 @@ def test_compiled_scan_allocates_nothing_per_candidate(registry, make_backend):
         for _ in range(200):
             registry.select("m", strategy=strategy)
         assert sys.getallocatedblocks() - before < 20, strategy
+
+
+def test_check_consistency_verifies_and_repairs_the_select_snapshots(registry, make_backend):
+    add(registry, make_backend, "a", models=("m", "n"), pending=2)
+    add(registry, make_backend, "b", models=("m",), pending=1)
+    add(registry, make_backend, "c", models=("n",), status="unhealthy")
+    assert registry.check_consistency() == []
+    snapshots = registry._candidates
+    stale = snapshots["m"].without("b")
+    snapshots["m"] = stale  # b missing
+    snapshots["ghost"] = stale  # a model nobody healthy serves
+    del snapshots["n"]  # a missing snapshot
+    repairs = registry.check_consistency()
+    assert len(repairs) == 3
+    assert any("'ghost'" in r for r in repairs)
+    assert pick(registry, strategy="least_pending") == "b"
+    assert pick(registry, "n") == "a"
+    assert registry.select("ghost") is None
+    # A stale capability (same ids, old model entry) is caught too.
+    registry._candidates["m"] = registry._candidates["m"].with_entry(
+        registry.get_backend("b"), Model("m", supports_vision=True)
+    )
+    assert registry.check_consistency() == ["select snapshot: 'm' rebuilt"]
+    assert registry.select("m", require_vision=True) is None
+    assert registry.check_consistency() == []

@@ -215,6 +215,12 @@ cdef class Candidates:
     def __repr__(self):
         return f"<Candidates {list(self.ids)!r}>"
 
+    def entries(self):
+        """``(backend id, priority, capability bits, context length)`` per candidate, in id order."""
+        return tuple((self.ids[index], self._slots[index].priority,
+                      self._slots[index].capabilities, self._slots[index].context_length)
+                     for index in range(self._n))
+
     cdef Candidates _derive(self, tuple backends, tuple ids, tuple counters, Py_ssize_t n):
         """A new snapshot with these tuples, the same cursor and room for ``n`` slots."""
         cdef Candidates result = Candidates.__new__(Candidates)

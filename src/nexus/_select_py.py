@@ -221,6 +221,15 @@ class Candidates:
     def __repr__(self) -> str:
         return f"<Candidates {list(self.ids)!r}>"
 
+    def entries(self) -> tuple[tuple[str, int, int, int], ...]:
+        """``(backend id, priority, capability bits, context length)`` per candidate, in id order."""
+        return tuple(
+            (backend_id, priority, capabilities, context)
+            for backend_id, (_, priority, capabilities, context) in zip(
+                self.ids, self._entries, strict=True
+            )
+        )
+
     def _derive(
         self, backends: tuple[Backend, ...], ids: tuple[str, ...], entries: tuple[_Entry, ...]
     ) -> Candidates:

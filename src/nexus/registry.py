@@ -19,18 +19,18 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from nexus import counters
 from nexus._select_py import DEFAULT_WEIGHTS, SmartWeights
+from nexus._track_py import Track
 from nexus._validate import check_enum, check_optional_str, check_str, describe
 from nexus.backend import Backend, Health, check_models, utc_now
 from nexus.enums import BackendStatus
 from nexus.errors import BackendNotFoundError, DuplicateBackendError
 from nexus.model import Model
-from nexus._track_py import Track
 
 __all__ = ["Registry"]
 
@@ -389,6 +389,8 @@ class Registry:
                     f"healthy tuple listed {_ids(current_healthy)}, healthy are {_ids(healthy)}"
                 )
 
+            self._check_candidates(healthy, repaired)
+
             table = self._table
             table_ok = len(table) == len(registered)
             for backend in registered:
@@ -452,6 +454,35 @@ class Registry:
                 snapshots[model.id] = remaining
             else:
                 snapshots.pop(model.id, None)
+
+    def _check_candidates(
+        self, healthy: tuple[Backend, ...], repaired: Callable[[str], None]
+    ) -> None:
+        """check_consistency's part for the select snapshots.
+
+        Each model's must list exactly its HEALTHY backends with their current entries; one that
+        does not is rebuilt.
+        """
+        fresh: dict[str, Any] = {}
+        for backend in healthy:
+            for model in backend._models:
+                current = fresh.get(model.id)
+                if current is None:
+                    current = counters.Candidates()
+                fresh[model.id] = current.with_entry(backend, model)
+        snapshots = self._candidates
+        for model_id in [m for m in list(snapshots) if m not in fresh]:
+            snapshots.pop(model_id, None)
+            repaired(f"select snapshot: dropped {model_id!r}, served by no healthy backend")
+        for model_id, expected in fresh.items():
+            current = snapshots.get(model_id)
+            if (
+                current is None
+                or current.entries() != expected.entries()
+                or any(a is not b for a, b in zip(current.backends, expected.backends, strict=True))
+            ):
+                snapshots[model_id] = expected
+                repaired(f"select snapshot: {model_id!r} rebuilt")
 
     def _unindex(self, backend: Backend, models: Iterable[Model]) -> None:
         by_model = self._by_model
