@@ -25,6 +25,7 @@ The core package never imports this module, so ``prometheus_client`` is only nee
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 try:
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -43,6 +44,18 @@ __all__ = ["RegistryCollector"]
 _LABELS = ("backend_id", "backend_name", "backend_type")
 
 
+class _Families(NamedTuple):
+    """One scrape's metric families, in exposition order."""
+
+    pending: GaugeMetricFamily
+    total: CounterMetricFamily
+    latency: GaugeMetricFamily
+    status: GaugeMetricFamily
+    backends: GaugeMetricFamily
+    healthy: GaugeMetricFamily
+    models: GaugeMetricFamily
+
+
 class RegistryCollector(Collector):
     """Collects per-backend load, health and registry-wide counts from a ``Registry`` on each scrape."""
 
@@ -53,37 +66,35 @@ class RegistryCollector(Collector):
         prefix = check_str(namespace, "namespace", allow_empty=True)
         self._prefix = f"{prefix}_" if prefix else ""
 
-    def _families(self) -> dict[str, Metric]:
+    def _families(self) -> _Families:
         p = self._prefix
-        return {
-            "pending": GaugeMetricFamily(
+        return _Families(
+            pending=GaugeMetricFamily(
                 f"{p}backend_pending_requests", "Requests in flight on the backend.", labels=_LABELS
             ),
-            "total": CounterMetricFamily(
+            total=CounterMetricFamily(
                 f"{p}backend_requests",
                 "Requests started on the backend over its lifetime.",
                 labels=_LABELS,
             ),
-            "latency": GaugeMetricFamily(
+            latency=GaugeMetricFamily(
                 f"{p}backend_latency_seconds",
                 "Exponential moving average of the backend's request latency (0: no sample yet).",
                 labels=_LABELS,
             ),
-            "status": GaugeMetricFamily(
+            status=GaugeMetricFamily(
                 f"{p}backend_status",
                 "Health of the backend: 1 for its current status, 0 for the others.",
                 labels=(*_LABELS, "status"),
             ),
-            "backends": GaugeMetricFamily(f"{p}backends", "Backends registered."),
-            "healthy": GaugeMetricFamily(
-                f"{p}healthy_backends", "Backends whose status is healthy."
-            ),
-            "models": GaugeMetricFamily(f"{p}models", "Distinct model ids served."),
-        }
+            backends=GaugeMetricFamily(f"{p}backends", "Backends registered."),
+            healthy=GaugeMetricFamily(f"{p}healthy_backends", "Backends whose status is healthy."),
+            models=GaugeMetricFamily(f"{p}models", "Distinct model ids served."),
+        )
 
     def describe(self) -> Iterator[Metric]:
         """The metric families, without samples (so registering does not scrape the registry)."""
-        return iter(self._families().values())
+        return iter(self._families())
 
     def collect(self) -> Iterator[Metric]:
         """One sample per backend and metric, read now, plus the registry-wide counts."""
@@ -93,15 +104,15 @@ class RegistryCollector(Collector):
         statuses = tuple(BackendStatus)
         for backend in backends:
             labels = [backend.id, backend.name, backend.backend_type.value]
-            families["pending"].add_metric(labels, backend.pending_requests)
-            families["total"].add_metric(labels, backend.total_requests)
-            families["latency"].add_metric(labels, backend.avg_latency_ms / 1000)
+            families.pending.add_metric(labels, backend.pending_requests)
+            families.total.add_metric(labels, backend.total_requests)
+            families.latency.add_metric(labels, backend.avg_latency_ms / 1000)
             current = backend.status
             for status in statuses:
-                families["status"].add_metric(
+                families.status.add_metric(
                     [*labels, status.value], 1.0 if status is current else 0.0
                 )
-        families["backends"].add_metric([], len(backends))
-        families["healthy"].add_metric([], len(registry.get_healthy_backends()))
-        families["models"].add_metric([], registry.model_count())
-        return iter(families.values())
+        families.backends.add_metric([], len(backends))
+        families.healthy.add_metric([], len(registry.get_healthy_backends()))
+        families.models.add_metric([], registry.model_count())
+        return iter(families)
