@@ -1,4 +1,4 @@
-"""Build script: compiles the Cython modules (_counters, _select, _track) unless told not to.
+"""Build script: compiles the Cython modules (_counters, _select, _track, _core) unless told not to.
 
 Environment switches:
   NEXUS_NO_EXTENSIONS=1  install the pure-Python twin only (also implied on PyPy).
@@ -34,7 +34,7 @@ def _extensions() -> list:
             extra_compile_args=compile_args,
             extra_link_args=link_args,
         )
-        for name in ("_counters", "_select", "_track")  # _select, _track cimport _counters
+        for name in ("_counters", "_select", "_track", "_core")  # _select, _track cimport _counters
     ]
     return cythonize(
         extensions,

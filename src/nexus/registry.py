@@ -19,13 +19,11 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from types import MappingProxyType
 from typing import Any
 
 from nexus import counters
-from nexus._select_py import DEFAULT_WEIGHTS, SmartWeights
-from nexus._track_py import Track
 from nexus._validate import check_enum, check_optional_str, check_str, describe
 from nexus.backend import Backend, Health, check_models, utc_now
 from nexus.enums import BackendStatus
@@ -44,20 +42,25 @@ def _check_backend_id(value: object) -> str:
     return check_str(value, "backend_id")
 
 
-class Registry:
+class Registry(counters.RegistryCore):
     """Every backend a router knows: storage, model index, health and live load.
 
     All methods are safe to call from many threads and from asyncio code at once (no method blocks
     for longer than a short critical section). Readers never wait for writers and never see a
     half-applied update. Backends returned are the live registered objects.
+
+    The per-request calls (``get_backend``, ``get_backends_for_model``, ``get_all_backends``,
+    ``get_healthy_backends`` and the by-id counter operations) are inherited from
+    ``RegistryCore``, an extension type with the compiled core (``nexus._core``): a Python frame
+    would cost more than the whole operation.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._backends: dict[str, Backend] = {}
-        self._by_model: dict[str, tuple[Backend, ...]] = {}
-        self._all: tuple[Backend, ...] = ()
-        self._healthy: tuple[Backend, ...] = ()
+        # RegistryCore made self._backends (id -> Backend) and self._by_model (model id -> tuple of
+        # Backend): mutated in place under the lock, never rebound.
+        self._all = ()
+        self._healthy = ()
         self._table = counters.CounterTable()
         # model id -> immutable snapshot of its HEALTHY backends for select() (counters.Candidates)
         self._candidates: dict[str, Any] = {}
@@ -136,28 +139,7 @@ class Registry:
 
     # ---- reads (lock-free) ----------------------------------------------------------------------
 
-    def get_backend(self, backend_id: str) -> Backend | None:
-        """The backend with this id, or ``None``."""
-        if type(backend_id) is not str:
-            backend_id = _check_backend_id(backend_id)
-        return self._backends.get(backend_id)
-
-    def get_all_backends(self) -> tuple[Backend, ...]:
-        """Every registered backend, in registration order."""
-        return self._all
-
-    def get_healthy_backends(self) -> tuple[Backend, ...]:
-        """Backends whose status is ``HEALTHY`` (not UNKNOWN, UNHEALTHY or DRAINING).
-
-        In the order they became healthy.
-        """
-        return self._healthy
-
-    def get_backends_for_model(self, model_id: str) -> tuple[Backend, ...]:
-        """Every backend serving ``model_id``, from the model index (empty if none)."""
-        if type(model_id) is not str:
-            model_id = check_str(model_id, "model_id")
-        return self._by_model.get(model_id, ())
+    # get_backend, get_all_backends, get_healthy_backends, get_backends_for_model: RegistryCore.
 
     def backend_count(self) -> int:
         """How many backends are registered."""
@@ -252,83 +234,16 @@ class Registry:
 
     # ---- counters (lock-free, atomic) -----------------------------------------------------------
 
-    def increment_pending(self, backend_id: str) -> int:
-        """Atomically add a request in flight; returns the new value (``OverflowError`` at 2**32-1)."""
-        return self._table.increment_pending(backend_id)
-
-    def decrement_pending(self, backend_id: str) -> int:
-        """Atomically take a request off, saturating at 0 (a WARNING is logged there); new value."""
-        return self._table.decrement_pending(backend_id)
-
-    def increment_total_requests(self, backend_id: str) -> int:
-        """Atomically count one more request (64-bit); returns the new value."""
-        return self._table.increment_total_requests(backend_id)
-
-    def update_latency(self, backend_id: str, latency_ms: int) -> None:
-        """Fold a latency sample (int ms) into the EMA: ``new = (sample + 4*old) // 5``, atomically."""
-        self._table.update_latency(backend_id, latency_ms)
+    # increment_pending, decrement_pending, increment_total_requests, update_latency: RegistryCore,
+    # which calls the CounterTable (self._table).
 
     # ---- routing: pick a backend, track a request -------------------------------------------------
 
-    def select(
-        self,
-        model_id: str,
-        *,
-        strategy: str = "smart",
-        exclude: Iterable[str] = (),
-        require_vision: bool = False,
-        require_tools: bool = False,
-        require_json_mode: bool = False,
-        min_context_length: int = 0,
-        weights: SmartWeights | tuple[int, int, int] | Mapping[str, int] = DEFAULT_WEIGHTS,
-    ) -> Backend | None:
-        """Choose a HEALTHY backend serving ``model_id`` for one request; ``None`` if none fits.
-
-        Candidates are the model's HEALTHY backends whose entry for the model has every required
-        capability and at least ``min_context_length``, minus the ids in ``exclude``. Strategies:
-        ``"least_pending"`` (fewest in flight; ties by priority, latency, id), ``"smart"`` (highest
-        weighted score of priority, load and latency, each scaled to 0..100 - priority
-        ``100 - clamp(priority, 0, 100)``, load ``100 - min(pending, 100)``, latency
-        ``100 - min(avg_latency_ms // 10, 100)`` - with ``weights`` (priority, load, latency),
-        non-negative ints summing to 100, default 50/30/20; ties as least_pending),
-        ``"priority"`` (lowest value; ties by pending, latency, id), ``"round_robin"`` (per model,
-        in id order) and ``"random"``. The scan runs in C over a snapshot the registry keeps per
-        model, reading the counters' atomics directly; it takes no lock.
-        """
-        if type(model_id) is not str:
-            model_id = check_str(model_id, "model_id")
-        return counters.select_backend(
-            self._candidates.get(model_id),
-            strategy,
-            exclude,
-            require_vision,
-            require_tools,
-            require_json_mode,
-            min_context_length,
-            weights,
-        )
-
-    def track(self, backend: str | Backend, *, record_latency: str = "success") -> Track:
-        """Count one request on a backend: ``with registry.track(id) as backend: ...``.
-
-        Also ``async with``. On enter: ``increment_pending`` and ``increment_total_requests``. On
-        exit, whatever the way out (return, exception, cancellation, ``KeyboardInterrupt``,
-        generator close): ``decrement_pending``, and the elapsed monotonic time in whole
-        milliseconds goes to ``update_latency`` when ``record_latency`` says so: ``"success"``
-        (default: only when the block raised nothing, so fast failures do not make a broken backend
-        look fast), ``"always"`` or ``"never"``. ``backend`` is an id or a ``Backend`` of this
-        registry (else ``BackendNotFoundError``, raised here). A backend removed while the request is
-        in flight is fine: exit updates its (now detached) counters and raises nothing.
-        """
-        if type(backend) is str:
-            found = self._backends.get(backend)
-            if found is not None:
-                return counters.Track(found, record_latency)
-        if isinstance(backend, Backend):
-            if backend._owner is not self:
-                raise BackendNotFoundError(backend.id)
-            return counters.Track(backend, record_latency)
-        return counters.Track(self._require(_check_backend_id(backend)), record_latency)
+    # The compiled twins when the core is built (argument parsing and the scan in C), else the
+    # pure ones; the docstrings are there: nexus._select_py.registry_select and
+    # nexus._track_py.registry_track.
+    select = counters.registry_select
+    track = counters.registry_track
 
     # ---- self-check -----------------------------------------------------------------------------
 
