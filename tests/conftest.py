@@ -89,6 +89,8 @@ def twin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Mod
     monkeypatch.setattr(selector, "select_backend", engine.select_backend)
     tracker = importlib.import_module("nexus._track") if compiled else _track_py
     monkeypatch.setattr(selector, "Track", tracker.Track)
+    monkeypatch.setattr(nexus.Registry, "select", engine.registry_select)
+    monkeypatch.setattr(nexus.Registry, "track", tracker.registry_track)
     return module
 
 

@@ -556,3 +556,32 @@ def test_check_consistency_verifies_and_repairs_the_select_snapshots(registry, m
     assert registry.check_consistency() == ["select snapshot: 'm' rebuilt"]
     assert registry.select("m", require_vision=True) is None
     assert registry.check_consistency() == []
+
+
+@pytest.mark.c_only
+def test_the_engines_accept_each_others_snapshots(make_backend):
+    # The benchmarks mix twins in one process: either select wrapper must cope with either snapshot.
+    from nexus import _select, _select_py
+
+    for snapshot_type in (_select.Candidates, _select_py.Candidates):
+        snapshot = snapshot_type()
+        for backend_id, pending in (("a", 3), ("b", 1), ("c", 2)):
+            backend = make_backend(backend_id)
+            backend._counters._force(pending=pending)
+            snapshot = snapshot.with_entry(backend, backend.models[0])
+        for engine in (_select, _select_py):
+            chosen = engine.select_backend(
+                snapshot, "least_pending", ("b",), False, False, False, 0, (50, 30, 20)
+            )
+            assert chosen.id == "c"
+        with pytest.raises(ValueError, match="code"):
+            _select.Candidates().pick(9, (), 0, 0, 50, 30, 20)
+
+
+def test_registry_select_and_track_are_the_twins_functions(twin):
+    from nexus import _select_py, _track_py
+
+    compiled = twin.__name__ == "nexus._counters"
+    assert (Registry.select is _select_py.registry_select) is not compiled
+    assert (Registry.track is _track_py.registry_track) is not compiled
+    assert "least_pending" in (Registry.select.__doc__ or "")

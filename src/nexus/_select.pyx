@@ -27,6 +27,7 @@ from nexus._counters cimport (
 
 from bisect import bisect_left
 
+from nexus._validate import check_str
 from nexus._select_py import (
     DEFAULT_WEIGHTS,
     STRATEGIES,
@@ -37,9 +38,10 @@ from nexus._select_py import (
     check_weights,
     strategy_code,
 )
+from nexus._select_py import registry_select as _py_registry_select
 
 __all__ = ["DEFAULT_WEIGHTS", "STRATEGIES", "Candidates", "RoundRobin", "SmartWeights",
-           "select_backend"]
+           "registry_select", "select_backend"]
 
 cdef enum:
     LEAST_PENDING = 0
@@ -293,6 +295,13 @@ cdef class Candidates:
         result._summarise()
         return result
 
+    def pick(self, int code, tuple exclude not None, uint32_t required, uint32_t min_context,
+             uint32_t w_priority, uint32_t w_load, uint32_t w_latency):
+        """The engine: the chosen backend for checked arguments (``code``: index in STRATEGIES)."""
+        if not 0 <= code < len(STRATEGIES):
+            raise ValueError(f"code must be in 0..{len(STRATEGIES) - 1}, got {code}")
+        return self._pick(code, exclude, required, min_context, w_priority, w_load, w_latency)
+
     cdef object _pick(self, int code, tuple exclude, uint32_t required, uint32_t min_context,
                       uint32_t w_priority, uint32_t w_load, uint32_t w_latency):
         cdef Py_ssize_t n = self._n
@@ -345,9 +354,8 @@ cdef class Candidates:
         return self.backends[best]
 
 
-def select_backend(candidates, strategy, exclude, require_vision, require_tools,
-                   require_json_mode, min_context_length, weights):
-    """Check the ``select`` arguments, then pick from ``candidates`` (``None``: no candidate)."""
+cdef object _select(candidates, strategy, exclude, require_vision, require_tools,
+                    require_json_mode, min_context_length, weights):
     cdef object found = _CODES.get(strategy) if type(strategy) is str else None
     cdef int code = strategy_code(strategy) if found is None else found
     cdef uint32_t required = 0
@@ -368,5 +376,33 @@ def select_backend(candidates, strategy, exclude, require_vision, require_tools,
         weight_triple = check_weights(weights)
     if candidates is None:
         return None
-    return (<Candidates?>candidates)._pick(code, excluded, required, min_context,
-                                           weight_triple[0], weight_triple[1], weight_triple[2])
+    if type(candidates) is Candidates:
+        return (<Candidates>candidates)._pick(code, excluded, required, min_context,
+                                              weight_triple[0], weight_triple[1], weight_triple[2])
+    # A pure-Python snapshot (the twins can be mixed, e.g. by the benchmarks): its own engine.
+    return candidates.pick(code, excluded, required, min_context, *weight_triple)
+
+
+def select_backend(candidates, strategy, exclude, require_vision, require_tools,
+                   require_json_mode, min_context_length, weights):
+    """Check the ``select`` arguments, then pick from ``candidates`` (``None``: no candidate)."""
+    return _select(candidates, strategy, exclude, require_vision, require_tools,
+                   require_json_mode, min_context_length, weights)
+
+
+def registry_select(self, model_id, *, strategy="smart", exclude=(), require_vision=False,
+                    require_tools=False, require_json_mode=False, min_context_length=0,
+                    weights=DEFAULT_WEIGHTS):
+    """Choose a HEALTHY backend serving ``model_id`` for one request; ``None`` if none fits.
+
+    ``Registry.select``, compiled (see ``nexus._select_py.registry_select`` for the rules): the
+    argument parsing, the snapshot lookup and the scan all run in C.
+    """
+    if type(model_id) is not str:
+        model_id = check_str(model_id, "model_id")
+    return _select(self._candidates.get(model_id), strategy, exclude, require_vision,
+                   require_tools, require_json_mode, min_context_length, weights)
+
+
+# One text for both twins: help(Registry.select) shows the rules whichever is in use.
+registry_select.__doc__ = _py_registry_select.__doc__

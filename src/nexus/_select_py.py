@@ -42,6 +42,7 @@ __all__ = [
     "Candidates",
     "RoundRobin",
     "SmartWeights",
+    "registry_select",
     "select_backend",
 ]
 
@@ -266,14 +267,17 @@ class Candidates:
             self._entries[:index] + self._entries[end:],
         )
 
-    def _pick(
+    def pick(
         self,
         code: int,
         exclude: tuple[str, ...],
         required: int,
         min_context: int,
-        weights: tuple[int, int, int],
+        w_priority: int,
+        w_load: int,
+        w_latency: int,
     ) -> Backend | None:
+        """The engine: the chosen backend for checked arguments (``code``: index in STRATEGIES)."""
         ids = self.ids
         excluded: set[int] = set()
         for backend_id in exclude:
@@ -293,7 +297,6 @@ class Candidates:
             return self.backends[eligible[self.cursor.advance() % len(eligible)]]
         if code == RANDOM:
             return self.backends[eligible[random.randrange(len(eligible))]]
-        w_priority, w_load, w_latency = weights
         best = -1
         best_key: tuple[int, ...] = ()
         for index in eligible:
@@ -338,4 +341,43 @@ def select_backend(
     )
     if candidates is None:
         return None
-    return candidates._pick(code, excluded, required, min_context, weight_triple)
+    return candidates.pick(code, excluded, required, min_context, *weight_triple)
+
+
+def registry_select(
+    self: Any,
+    model_id: str,
+    *,
+    strategy: str = "smart",
+    exclude: Iterable[str] = (),
+    require_vision: bool = False,
+    require_tools: bool = False,
+    require_json_mode: bool = False,
+    min_context_length: int = 0,
+    weights: SmartWeights | tuple[int, int, int] | Mapping[str, int] = DEFAULT_WEIGHTS,
+) -> Backend | None:
+    """Choose a HEALTHY backend serving ``model_id`` for one request; ``None`` if none fits.
+
+    Candidates are the model's HEALTHY backends whose entry for the model has every required
+    capability and at least ``min_context_length``, minus the ids in ``exclude``. Strategies:
+    ``"least_pending"`` (fewest in flight; ties by priority, latency, id), ``"smart"`` (highest
+    weighted score of priority, load and latency, each scaled to 0..100 - priority
+    ``100 - clamp(priority, 0, 100)``, load ``100 - min(pending, 100)``, latency
+    ``100 - min(avg_latency_ms // 10, 100)`` - with ``weights`` (priority, load, latency),
+    non-negative ints summing to 100, default 50/30/20; ties as least_pending), ``"priority"``
+    (lowest value; ties by pending, latency, id), ``"round_robin"`` (per model, in id order) and
+    ``"random"``. The scan walks a snapshot the registry keeps per model (in C with the compiled
+    core, reading the counters' atomics directly); it takes no lock.
+    """
+    if type(model_id) is not str:
+        model_id = check_str(model_id, "model_id")
+    return select_backend(
+        self._candidates.get(model_id),
+        strategy,
+        exclude,
+        require_vision,
+        require_tools,
+        require_json_mode,
+        min_context_length,
+        weights,
+    )

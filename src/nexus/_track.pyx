@@ -13,9 +13,10 @@ from libc.stdint cimport int64_t, uint32_t
 
 from nexus._counters cimport Counters, nexus_ema_update_u32
 
-from nexus._track_py import RECORD_LATENCY_MODES, check_record_latency
+from nexus._track_py import RECORD_LATENCY_MODES, check_record_latency, track_slow
+from nexus._track_py import registry_track as _py_registry_track
 
-__all__ = ["RECORD_LATENCY_MODES", "Track", "check_record_latency"]
+__all__ = ["RECORD_LATENCY_MODES", "Track", "check_record_latency", "registry_track"]
 
 cdef enum:
     RECORD_SUCCESS = 0
@@ -94,3 +95,19 @@ cdef class Track:
 
     async def __aexit__(self, exc_type, exc, traceback):
         self._finish(exc_type is not None)
+
+
+def registry_track(self, backend, *, record_latency="success"):
+    """Count one request on a backend: ``with registry.track(id) as backend: ...``.
+
+    ``Registry.track``, compiled (see ``nexus._track_py.registry_track`` for the rules).
+    """
+    if type(backend) is str:
+        found = self._backends.get(backend)
+        if found is not None:
+            return Track(found, record_latency)
+    return track_slow(self, backend, record_latency, Track)
+
+
+# One text for both twins: help(Registry.track) shows the rules whichever is in use.
+registry_track.__doc__ = _py_registry_track.__doc__

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from nexus._validate import U32_MAX, describe
+from nexus._validate import U32_MAX, check_str, describe
 
 if TYPE_CHECKING:
     from nexus.backend import Backend
 
-__all__ = ["RECORD_LATENCY_MODES", "Track", "check_record_latency"]
+__all__ = ["RECORD_LATENCY_MODES", "Track", "check_record_latency", "registry_track", "track_slow"]
 
 RECORD_LATENCY_MODES = ("success", "always", "never")
 """When ``Track`` feeds the elapsed time to ``update_latency``."""
@@ -118,3 +118,39 @@ class Track:
         traceback: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, traceback)
+
+
+def track_slow(registry: Any, backend: object, record_latency: str, track_type: type) -> Any:
+    """``registry.track`` for anything but a registered id given as an exact ``str``."""
+    from nexus.backend import Backend
+    from nexus.errors import BackendNotFoundError
+
+    if isinstance(backend, Backend):
+        if backend._owner is not registry:
+            raise BackendNotFoundError(backend.id)
+        return track_type(backend, record_latency)
+    key = check_str(backend, "backend_id")
+    found = registry._backends.get(key)
+    if found is None:
+        raise BackendNotFoundError(key)
+    return track_type(found, record_latency)
+
+
+def registry_track(self: Any, backend: str | Backend, *, record_latency: str = "success") -> Track:
+    """Count one request on a backend: ``with registry.track(id) as backend: ...``.
+
+    Also ``async with``. On enter: ``increment_pending`` and ``increment_total_requests``. On
+    exit, whatever the way out (return, exception, cancellation, ``KeyboardInterrupt``,
+    generator close): ``decrement_pending``, and the elapsed monotonic time in whole
+    milliseconds goes to ``update_latency`` when ``record_latency`` says so: ``"success"``
+    (default: only when the block raised nothing, so fast failures do not make a broken backend
+    look fast), ``"always"`` or ``"never"``. ``backend`` is an id or a ``Backend`` of this
+    registry (else ``BackendNotFoundError``, raised here). A backend removed while the request is
+    in flight is fine: exit updates its (now detached) counters and raises nothing.
+    """
+    if type(backend) is str:
+        found = self._backends.get(backend)
+        if found is not None:
+            return Track(found, record_latency)
+    result: Track = track_slow(self, backend, record_latency, Track)
+    return result
