@@ -15,9 +15,21 @@ from nexus._validate import check_str
 if TYPE_CHECKING:
     from nexus.backend import Backend
 
-__all__ = ["RegistryCore"]
+__all__ = ["HOT_METHODS", "RegistryCore"]
 
 _EMPTY: tuple[Backend, ...] = ()
+
+HOT_METHODS = (
+    "get_backend",
+    "get_backends_for_model",
+    "get_all_backends",
+    "get_healthy_backends",
+    "increment_pending",
+    "decrement_pending",
+    "increment_total_requests",
+    "update_latency",
+)
+"""The per-request methods of ``RegistryCore`` (what ``own_methods`` copies)."""
 
 
 def _check_tuple(value: object) -> tuple[Backend, ...]:
@@ -116,3 +128,10 @@ class RegistryCore:
     def update_latency(self, backend_id: str, latency_ms: int, /) -> None:
         """Fold a latency sample (int ms) into the EMA: ``new = (sample + 4*old) // 5``, atomically."""
         self._counter_table.update_latency(backend_id, latency_ms)
+
+    @staticmethod
+    def own_methods(cls: type[RegistryCore]) -> type[RegistryCore]:
+        """Nothing to do for the pure core (the compiled one gives ``cls`` its own descriptors)."""
+        if not issubclass(cls, RegistryCore):
+            raise TypeError(f"{cls.__name__} is not a subclass of RegistryCore")
+        return cls

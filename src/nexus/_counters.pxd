@@ -3,7 +3,9 @@
 
 ``nexus._select`` reads a ``Counters``' atomics straight from C (the pick engine walks a model's
 candidates without creating a Python object per candidate); it needs the struct layout, hence this
-file. The atomic operations themselves live in ``_atomic.h``.
+file. ``nexus._core`` (the base of ``Registry``) calls ``CounterTable._lookup`` and the
+``Counters`` operations from C, so a by-id counter call never leaves C. The atomic operations
+themselves live in ``_atomic.h``.
 """
 
 from libc.stdint cimport uint32_t, uint64_t
@@ -32,3 +34,9 @@ cdef class Counters:
     cdef uint32_t _increment_pending(self) except? 0
     cdef uint32_t _decrement_pending(self)
     cdef uint64_t _increment_total(self) except? 0
+
+
+cdef class CounterTable:
+    cdef dict _by_id
+
+    cdef Counters _lookup(self, object backend_id)

@@ -159,7 +159,8 @@ cdef class CounterTable:
     other method is lock-free and safe from any thread.
     """
 
-    cdef dict _by_id
+    # cdef dict _by_id and cdef Counters _lookup(...) are declared in _counters.pxd (nexus._core
+    # calls _lookup from C).
 
     def __cinit__(self):
         self._by_id = {}

@@ -409,6 +409,11 @@ class Registry(counters.RegistryCore):
                 by_model.pop(model.id, None)
 
 
+# Registry's own descriptors for the core's C methods: CPython's fast call path for a C method
+# checks the exact type of self (no-op with the pure core).
+counters.RegistryCore.own_methods(Registry)
+
+
 def _ids(items: tuple[Backend, ...]) -> list[str]:
     """The ids of ``items``, sorted, for a repair message (whatever the entries turn out to be)."""
     return sorted(str(getattr(item, "id", f"<{type(item).__name__}>")) for item in items)
