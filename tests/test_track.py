@@ -427,3 +427,23 @@ def test_track_type_follows_the_twin(twin, fleet):
         assert repr(track) == "<Track 'a' in flight>"
     assert repr(track) == "<Track 'a' finished>"
     assert track.backend is fleet.get_backend("a")
+
+
+@pytest.mark.c_only
+def test_compiled_track_copes_with_pure_python_backends(monkeypatch, make_backend):
+    # The benchmarks mix twins in one process: Registry.track must not fail on a pure backend.
+    from nexus import _counters_py, _track, _track_py
+    from nexus import counters as selector
+
+    monkeypatch.setattr(selector, "Counters", _counters_py.Counters)
+    monkeypatch.setattr(selector, "CounterTable", _counters_py.CounterTable)
+    registry = Registry()
+    backend = make_backend("a")
+    registry.add_backend(backend)
+    for target in ("a", backend):
+        track = _track.registry_track(registry, target)
+        assert type(track) is _track_py.Track
+        with track:
+            assert backend.pending_requests == 1
+        assert backend.pending_requests == 0
+    assert backend.total_requests == 2

@@ -14,6 +14,7 @@ from libc.stdint cimport int64_t, uint32_t
 from nexus._counters cimport Counters, nexus_ema_update_u32
 
 from nexus._track_py import RECORD_LATENCY_MODES, check_record_latency, track_slow
+from nexus._track_py import Track as _PyTrack
 from nexus._track_py import registry_track as _py_registry_track
 
 __all__ = ["RECORD_LATENCY_MODES", "Track", "check_record_latency", "registry_track"]
@@ -105,8 +106,16 @@ def registry_track(self, backend, *, record_latency="success"):
     if type(backend) is str:
         found = self._backends.get(backend)
         if found is not None:
-            return Track(found, record_latency)
-    return track_slow(self, backend, record_latency, Track)
+            return _track(found, record_latency)
+    return track_slow(self, backend, record_latency, _track)
+
+
+def _track(backend, record_latency):
+    """A compiled ``Track``, or the pure one for a backend built with the pure counters (the twins
+    can be mixed in one process, e.g. by the benchmarks)."""
+    if type(backend._counters) is Counters:
+        return Track(backend, record_latency)
+    return _PyTrack(backend, record_latency)
 
 
 # One text for both twins: help(Registry.track) shows the rules whichever is in use.
