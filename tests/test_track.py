@@ -189,6 +189,8 @@ def test_backend_removed_in_flight(fleet):
     assert "a" not in fleet
     assert backend.pending_requests == 0
     assert backend.total_requests == 1
+    with pytest.raises(BackendNotFoundError):
+        fleet.track(backend)  # no longer registered here
     fleet.add_backend(backend)  # its counters are still consistent
     assert counts(fleet, "a")[:2] == (0, 1)
 

@@ -13,7 +13,7 @@ from libc.stdint cimport int64_t, uint32_t
 
 from nexus._counters cimport Counters, nexus_ema_update_u32
 
-from nexus._track_py import RECORD_LATENCY_MODES, check_record_latency, track_slow
+from nexus._track_py import RECORD_LATENCY_MODES, backend_class, check_record_latency, track_slow
 from nexus._track_py import Track as _PyTrack
 from nexus._track_py import registry_track as _py_registry_track
 
@@ -107,6 +107,8 @@ def registry_track(self, backend, *, record_latency="success"):
         found = self._backends.get(backend)
         if found is not None:
             return _track(found, record_latency)
+    elif type(backend) is backend_class() and backend._owner is self:
+        return _track(backend, record_latency)
     return track_slow(self, backend, record_latency, _track)
 
 

@@ -120,12 +120,24 @@ class Track:
         self.__exit__(exc_type, exc, traceback)
 
 
+_backend_class: type[Backend] | None = None
+
+
+def backend_class() -> type[Backend]:
+    """``nexus.backend.Backend``, imported on first use (that module imports this one)."""
+    global _backend_class
+    if _backend_class is None:
+        from nexus.backend import Backend
+
+        _backend_class = Backend
+    return _backend_class
+
+
 def track_slow(registry: Any, backend: object, record_latency: str, track_type: type) -> Any:
     """``registry.track`` for anything but a registered id given as an exact ``str``."""
-    from nexus.backend import Backend
     from nexus.errors import BackendNotFoundError
 
-    if isinstance(backend, Backend):
+    if isinstance(backend, backend_class()):
         if backend._owner is not registry:
             raise BackendNotFoundError(backend.id)
         return track_type(backend, record_latency)
@@ -152,5 +164,7 @@ def registry_track(self: Any, backend: str | Backend, *, record_latency: str = "
         found = self._backends.get(backend)
         if found is not None:
             return Track(found, record_latency)
+    elif type(backend) is backend_class() and backend._owner is self:
+        return Track(backend, record_latency)
     result: Track = track_slow(self, backend, record_latency, Track)
     return result
