@@ -82,11 +82,13 @@ def check_enum(enum_type: type[E], value: object, field: str) -> E:
     """A member of ``enum_type``, given as a member or as its plain string value."""
     if isinstance(value, enum_type):
         return value
-    allowed = ", ".join(repr(member.value) for member in enum_type)
     if isinstance(value, str):
         member = enum_type._value2member_map_.get(exact_str(value))
         if member is not None:
             return member  # type: ignore[return-value]
+    # Only now, on the way to an error: building the list costs more than the whole check.
+    allowed = ", ".join(repr(member.value) for member in enum_type)
+    if isinstance(value, str):
         raise ValueError(f"{field} must be one of {allowed}, got {describe(value)}")
     raise EnumArgumentError(
         f"{field} must be a {enum_type.__name__} or one of {allowed}, "

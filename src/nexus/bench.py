@@ -48,7 +48,6 @@ from types import ModuleType
 from typing import Any
 
 import nexus
-from nexus import _counters_py
 from nexus import counters as selector
 from nexus._naive import NaiveBackend, NaiveModel, NaiveRegistry
 from nexus.enums import BackendStatus
@@ -68,6 +67,9 @@ __all__ = [
 
 UNROLL = 20
 """How many times the timed statement is written out in each loop iteration."""
+
+BATCH_S = 0.0015
+"""Seconds per timed batch: short, so that among many rounds some run undisturbed on a busy machine."""
 
 FLEET = (1000, 10, 100)
 """Default fleet: backends, models per backend, size of the model-id pool."""
@@ -118,33 +120,30 @@ def fleet_spec(
 
 @dataclass
 class Flavour:
-    """One registry implementation under test."""
+    """One registry implementation under test.
+
+    ``twin`` maps names of ``nexus.counters`` to what this flavour installs there while one of its
+    registries is built or used (the swap ``tests/conftest.py`` does per test); ``compiled`` says
+    whether the flavour runs the compiled core.
+    """
 
     name: str
     make_registry: Callable[[], Any]
     model_type: Callable[..., Any]
     backend_type: Callable[..., Any]
-    counters_module: ModuleType | None = None
-    select_module: ModuleType | None = None
+    twin: dict[str, Any]
+    compiled: bool = False
     bulk_add: bool = False
 
     def selector_names(self) -> dict[str, Any]:
-        """What ``nexus.counters`` must hand out for this flavour (as ``tests/conftest.py`` swaps)."""
-        names: dict[str, Any] = {}
-        if self.counters_module is not None:
-            names["Counters"] = self.counters_module.Counters
-            names["CounterTable"] = self.counters_module.CounterTable
-        if self.select_module is not None:
-            names["Candidates"] = self.select_module.Candidates
-            names["select_backend"] = self.select_module.select_backend
-        return names
+        """What ``nexus.counters`` hands out for this flavour (as ``tests/conftest.py`` swaps)."""
+        return dict(self.twin)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        """Make ``nexus.counters`` hand out this flavour's twin while a registry is built."""
-        names = self.selector_names()
-        saved = {name: getattr(selector, name) for name in names}
-        for name, value in names.items():
+        """Make ``nexus.counters`` hand out this flavour's twin while a registry is built or used."""
+        saved = {name: getattr(selector, name) for name in self.twin}
+        for name, value in self.twin.items():
             setattr(selector, name, value)
         try:
             yield
@@ -153,36 +152,80 @@ class Flavour:
                 setattr(selector, name, value)
 
 
+# The names nexus.counters chooses between the compiled modules and their pure twins.
+_TWIN_NAMES = {
+    "Counters": "_counters",
+    "CounterTable": "_counters",
+    "Candidates": "_select",
+    "select_backend": "_select",
+    "Track": "_track",
+}
+
+
+def _twin(compiled: bool) -> dict[str, Any]:
+    names = {}
+    for name, module_name in _TWIN_NAMES.items():
+        if not hasattr(selector, name):
+            continue  # an older nexus without this part
+        module = _optional_module(f"nexus.{module_name}{'' if compiled else '_py'}")
+        if module is None:
+            module = _optional_module(f"nexus.{module_name}_py")
+        if module is not None:
+            names[name] = getattr(module, name)
+    return names
+
+
+def pure_registry_class() -> type:
+    """``Registry`` as an install without the extension has it: the same class body on the pure core.
+
+    ``Registry`` inherits its per-request methods from ``RegistryCore``, chosen once at import (the
+    compiled one here), and its ``select``/``track`` come from the compiled engine; swapping the
+    counters twin does not reach those. This rebuilds the class on ``nexus._core_py.RegistryCore``
+    with the pure ``select``/``track``, so that "nexus py" measures what ``NEXUS_NO_EXTENSIONS=1``
+    gives, in the same process.
+    """
+    core = importlib.import_module("nexus._core_py")
+    hot = set(getattr(core, "HOT_METHODS", ()))
+    namespace = {
+        key: value
+        for key, value in vars(nexus.Registry).items()
+        if key not in ("__dict__", "__weakref__") and key not in hot
+    }
+    select_py = _optional_module("nexus._select_py")
+    track_py = _optional_module("nexus._track_py")
+    if select_py is not None and hasattr(select_py, "registry_select"):
+        namespace["select"] = select_py.registry_select
+    if track_py is not None and hasattr(track_py, "registry_track"):
+        namespace["track"] = track_py.registry_track
+    return type("Registry", (core.RegistryCore,), namespace)
+
+
 def flavours() -> list[Flavour]:
     """The registries to compare: nexus compiled (when built), nexus pure Python, naive."""
     found = []
-    has_engine = hasattr(selector, "select_backend")  # the pick engine behind Registry.select
-    compiled = _optional_module("nexus._counters")
-    if compiled is not None:
-        engine = _optional_module("nexus._select") or _optional_module("nexus._select_py")
+    if _optional_module("nexus._counters") is not None:
         found.append(
             Flavour(
                 "nexus C",
                 nexus.Registry,
                 nexus.Model,
                 nexus.Backend,
-                compiled,
-                engine if has_engine else None,
+                _twin(compiled=True),
+                compiled=True,
                 bulk_add=True,
             )
         )
     found.append(
         Flavour(
             "nexus py",
-            nexus.Registry,
+            pure_registry_class(),
             nexus.Model,
             nexus.Backend,
-            _counters_py,
-            _optional_module("nexus._select_py") if has_engine else None,
+            _twin(compiled=False),
             bulk_add=True,
         )
     )
-    found.append(Flavour("naive", NaiveRegistry, NaiveModel, NaiveBackend))
+    found.append(Flavour("naive", NaiveRegistry, NaiveModel, NaiveBackend, {}))
     return found
 
 
@@ -221,8 +264,8 @@ def pick_least_pending(registry: Any, model_id: str) -> Any:
 
 
 def has_select(registry: Any) -> bool:
-    """Whether the registry offers ``select`` (nexus' C pick engine)."""
-    return callable(getattr(registry, "select", None)) and isinstance(registry, nexus.Registry)
+    """Whether the registry offers ``select`` (nexus' pick engine; the naive registry has none)."""
+    return callable(getattr(registry, "select", None)) and not isinstance(registry, NaiveRegistry)
 
 
 def measure_memory(flavour: Flavour, fleet: tuple[int, int, int] = FLEET) -> float:
@@ -369,11 +412,8 @@ def _per_op_cases(
         # decrement never meets the saturating (logging) path.
         undo = functools.partial(_repeat_call, registry.decrement_pending, backend_id)
         if has_select(registry):
-            w3, how = _W3_SELECT, "Registry.select(strategy='least_pending'), C engine"
-            if by_name[name].select_module is not None and by_name[
-                name
-            ].select_module.__name__.endswith("_py"):
-                how = "Registry.select(strategy='least_pending'), pure-Python engine"
+            engine = "C" if by_name[name].compiled else "pure-Python"
+            w3, how = _W3_SELECT, f"Registry.select(strategy='least_pending'), {engine} engine"
         else:
             w3, how = _W3_PICK_IN_PYTHON, "pick in Python (min over the healthy candidates)"
         notes[name] = how
@@ -381,6 +421,13 @@ def _per_op_cases(
             Case(("w1", name), "r.get_backends_for_model(k)", env, context=context),
             Case(("w2 inc", name), "r.increment_pending(i)", env, undo=undo, context=context),
             Case(("w2 dec", name), "r.decrement_pending(i)", env, context=context),
+            Case(
+                ("w2 pair", name),
+                "r.increment_pending(i); r.decrement_pending(i)",
+                env,
+                context=context,
+                ops_per_call=2,
+            ),
             Case(("w6 healthy", name), "r.get_healthy_backends()", env, context=context),
             Case(("w6 get", name), "r.get_backend(i)", env, context=context),
             Case(("w3", name), w3, {**env, "pick": pick_least_pending}, context=context),
@@ -498,7 +545,7 @@ def _w1_flatness(flavour: Flavour, small: int, large: int, rounds: int) -> dict[
         for n, r in registries.items()
     }
     for case in cases.values():
-        case.calibrate(0.004)
+        case.calibrate(BATCH_S)
     for _ in range(rounds):
         for case in cases.values():
             case.run_once()
@@ -524,7 +571,7 @@ def _time_builds(
 
 
 def run(
-    rounds: int = 25,
+    rounds: int = 60,
     build_rounds: int = 5,
     fleet: tuple[int, int, int] = FLEET,
     flat_sizes: tuple[int, int] = (10, 10_000),
@@ -541,7 +588,7 @@ def run(
 
     progress.begin("w1 w2 w3 w6 vs floor")
     cases, w3_notes = _per_op_cases(built, {f.name: f for f in all_flavours}, spec)
-    _calibrate(cases, 0.004)
+    _calibrate(cases, BATCH_S)
     _interleaved(cases, rounds, progress)
     per_op: dict[str, dict[str, float]] = {}
     empty = next(c.best for c in cases if c.key == ("floor", "empty"))
@@ -554,7 +601,7 @@ def run(
     flat = {
         f.name: _w1_flatness(f, flat_sizes[0], flat_sizes[1], rounds)
         for f in all_flavours
-        if f.counters_module is not None
+        if f.twin
     }
 
     progress.begin("w4 build the fleet")
@@ -597,7 +644,7 @@ def _summarise(
     ratios: dict[str, dict[str, float]] = {}
     for name in names:
         r: dict[str, float] = {}
-        for key in ("w1", "w2 inc", "w2 dec", "w6 healthy", "w6 get"):
+        for key in ("w1", "w2 inc", "w2 dec", "w2 pair", "w6 healthy", "w6 get"):
             r[f"{key} / floor"] = per_op[key][name] / floor
         if name in flat:
             r["w1 at 10k / at 10"] = flat[name][large] / flat[name][small]
@@ -654,6 +701,7 @@ TARGETS: dict[str, tuple[str, str, float]] = {
     "w1 flat": ("w1 at 10k / at 10", "<=", 1.5),
     "w2 inc": ("w2 inc / floor", "<=", 2.0),
     "w2 dec": ("w2 dec / floor", "<=", 2.0),
+    "w2 pair": ("w2 pair / floor", "<=", 2.0),
     "w3": ("w3 naive / this", ">=", 10.0),
     "w4": ("w4 naive / this", ">=", 5.0),
     "w5": ("w5 bytes per backend", "<=", 2048.0),
@@ -711,11 +759,12 @@ def render(results: dict[str, Any]) -> str:
         "w1": "w1 get_backends_for_model",
         "w2 inc": "w2 increment_pending(id)",
         "w2 dec": "w2 decrement_pending(id)",
+        "w2 pair": "w2 increment then decrement, per call",
         "w3": "w3 request cycle",
         "w6 healthy": "w6 get_healthy_backends",
         "w6 get": "w6 get_backend(id)",
     }
-    for row in ("w1", "w2 inc", "w2 dec", "w6 healthy", "w6 get", "w3"):
+    for row in ("w1", "w2 inc", "w2 dec", "w2 pair", "w6 healthy", "w6 get", "w3"):
         rows.append(
             [labels[row], *[ns(per_op[row][n]) for n in names], target_text(row), *verdict(row)]
         )
@@ -789,7 +838,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Benchmark nexus (compiled and pure Python) against a naive registry.",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
-    parser.add_argument("--rounds", type=int, default=25, help="interleaved rounds (default 25)")
+    parser.add_argument("--rounds", type=int, default=60, help="interleaved rounds (default 60)")
     parser.add_argument(
         "--build-rounds", type=int, default=5, help="rounds of w4, building the fleet (default 5)"
     )

@@ -41,6 +41,29 @@ class Model:
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
+        # The common case - exact types, in range - passes the same checks inline: a fleet builds
+        # thousands of models, and the general checks below cost a call each.
+        model_id = self.id
+        name = self.name
+        context_length = self.context_length
+        max_output_tokens = self.max_output_tokens
+        if (
+            type(model_id) is str
+            and 0 < len(model_id) <= LONG_MODEL_ID
+            and (name is None or (type(name) is str and name))
+            and type(context_length) is int
+            and 0 <= context_length <= U32_MAX
+            and type(self.supports_vision) is bool
+            and type(self.supports_tools) is bool
+            and type(self.supports_json_mode) is bool
+            and (
+                max_output_tokens is None
+                or (type(max_output_tokens) is int and 0 <= max_output_tokens <= U32_MAX)
+            )
+        ):
+            if name is None:
+                set_field(self, "name", model_id)
+            return
         model_id = check_str(self.id, "Model.id")
         if len(model_id) > LONG_MODEL_ID:
             _logger.warning(
