@@ -12,7 +12,8 @@ so any number of threads may pick from it at once with or without a GIL.
 import random
 
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
-from cpython.ref cimport Py_INCREF
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
@@ -42,6 +43,23 @@ from nexus._select_py import registry_select as _py_registry_select
 
 __all__ = ["DEFAULT_WEIGHTS", "STRATEGIES", "Candidates", "RoundRobin", "SmartWeights",
            "registry_select", "select_backend"]
+
+cdef extern from *:
+    """
+    /* A strong reference from a dict lookup (PyDict_GetItemRef on 3.13+: the borrowed reference of
+       PyDict_GetItemWithError could be freed by another thread before the INCREF without a GIL). */
+    static int nexus_select_dict_get_ref(PyObject *dict, PyObject *key, PyObject **result) {
+    #if PY_VERSION_HEX >= 0x030D0000
+        return PyDict_GetItemRef(dict, key, result);
+    #else
+        *result = PyDict_GetItemWithError(dict, key);
+        if (*result == NULL) return PyErr_Occurred() ? -1 : 0;
+        Py_INCREF(*result);
+        return 1;
+    #endif
+    }
+    """
+    int nexus_select_dict_get_ref(object d, object key, PyObject **result) except -1
 
 cdef enum:
     LEAST_PENDING = 0
@@ -218,7 +236,7 @@ cdef class Candidates:
         return f"<Candidates {list(self.ids)!r}>"
 
     def entries(self):
-        """``(backend id, priority, capability bits, context length)`` per candidate, in id order."""
+        """``(backend id, priority, capability bits, context length)`` per candidate, by id."""
         return tuple((self.ids[index], self._slots[index].priority,
                       self._slots[index].capabilities, self._slots[index].context_length)
                      for index in range(self._n))
@@ -398,10 +416,19 @@ def registry_select(self, model_id, *, strategy="smart", exclude=(), require_vis
     ``Registry.select``, compiled (see ``nexus._select_py.registry_select`` for the rules): the
     argument parsing, the snapshot lookup and the scan all run in C.
     """
+    cdef PyObject *raw = NULL
+    cdef object candidates = None
     if type(model_id) is not str:
         model_id = check_str(model_id, "model_id")
-    return _select(self._candidates.get(model_id), strategy, exclude, require_vision,
-                   require_tools, require_json_mode, min_context_length, weights)
+    snapshots = self._candidates
+    if type(snapshots) is dict:
+        if nexus_select_dict_get_ref(snapshots, model_id, &raw):
+            candidates = <object>raw
+            Py_DECREF(candidates)  # <object> took its own reference
+    else:
+        candidates = snapshots.get(model_id)
+    return _select(candidates, strategy, exclude, require_vision, require_tools,
+                   require_json_mode, min_context_length, weights)
 
 
 # One text for both twins: help(Registry.select) shows the rules whichever is in use.
