@@ -83,7 +83,16 @@ builder=""
 for i in "${!pythons[@]}"; do
     if [ -n "${pythons[$i]}" ] && [[ "${labels[$i]}" != *t ]]; then builder=${pythons[$i]}; break; fi
 done
-[ -n "$builder" ] || builder=$(command -v python3)
+if [ -z "$builder" ]; then  # only free-threaded interpreters: build the sdist with one of them
+    for py in "${pythons[@]}"; do [ -n "$py" ] && { builder=$py; break; }; done
+fi
+if [ -z "$builder" ]; then
+    # Nothing to build for: report every expected interpreter as missing.
+    for i in "${!labels[@]}"; do echo "== ${labels[$i]}: MISSING" >&2; done
+    [ "$skip_missing" = 1 ] && { echo "version-matrix: no interpreter found (--skip-missing)"; exit 0; }
+    echo "version-matrix: FAILED, no interpreter found" >&2
+    exit 1
+fi
 echo "== sdist (built once with $($builder --version 2>&1))"
 "$builder" -m venv "$work/tools" && "$work/tools/bin/python" -m pip install --quiet build >"$work/tools.log" 2>&1 \
     || { echo "cannot install 'build'" >&2; exit 1; }
@@ -102,6 +111,7 @@ version=$(sed -n 's/^Version: //p' "$unpacked/PKG-INFO")
 # only find the installed wheel (never src/).
 suite="$work/suite"
 mkdir -p "$suite" && cp -r "$unpacked/tests" "$unpacked/pyproject.toml" "$unpacked/README.md" "$suite/"
+cp "$repo/scripts/check_extension.py" "$suite/"
 
 # ---- one interpreter -------------------------------------------------------------------------------
 
@@ -137,28 +147,23 @@ check_one() {
         row "$label" "$version_line" "INSTALL FAILED" "not run" "$(( $(date +%s) - started ))s"
         failed=1; return
     fi
-    # Extension in use, from the venv (not src/), version metadata agrees, GIL still off if it was.
-    if ext=$(cd "$suite" && "$vpy" - "$version" 2>&1 <<'PY'
+    # Every implementation compiled (no pure twin), nexus imported from the venv (not src/), metadata
+    # version = nexus.__version__, and on a free-threaded build the GIL still off after the import.
+    if ext=$(cd "$suite" && "$vpy" check_extension.py 2>&1) \
+            && (cd "$suite" && "$vpy" - "$version" <<'PY'
 import importlib.metadata
-import os
 import sys
 
 import nexus
-import nexus._counters
 
-where = os.path.dirname(nexus.__file__)
-assert where.startswith(sys.prefix), f"nexus imported from {where}, not from the venv"
-assert nexus.USING_EXTENSION, "nexus fell back to the pure-Python twin"
-assert nexus.__version__ == importlib.metadata.version("nexus-registry") == sys.argv[1], (
-    nexus.__version__, importlib.metadata.version("nexus-registry"), sys.argv[1])
-gil = getattr(sys, "_is_gil_enabled", lambda: True)()
-print(f"yes ({nexus._counters.ATOMIC_IMPLEMENTATION}" + (", GIL off)" if not gil else ")"))
+assert nexus.__file__.startswith(sys.prefix), f"nexus imported from {nexus.__file__}, not the venv"
+assert importlib.metadata.version("nexus-registry") == sys.argv[1], "not the sdist's version"
 PY
-    ); then
-        ext=$(echo "$ext" | tail -1)
+); then
+        ext="yes ($(echo "$ext" | tail -1 | sed -E 's/.*compiled \(([^;]*);.*/\1/'))"
     else
         echo "$ext" | tail -5
-        row "$label" "$version_line" "NO: $(echo "$ext" | tail -1 | cut -c1-26)" "not run" "$(( $(date +%s) - started ))s"
+        row "$label" "$version_line" "NO: $(echo "$ext" | head -1 | cut -c1-26)" "not run" "$(( $(date +%s) - started ))s"
         failed=1; return
     fi
     # The suite, against the installed wheel.
