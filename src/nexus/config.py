@@ -23,7 +23,7 @@ import re
 import sys
 from typing import Any
 
-from nexus._validate import describe
+from nexus._validate import describe, exact_str
 from nexus.backend import Backend
 from nexus.enums import DiscoverySource
 from nexus.errors import ConfigError
@@ -58,6 +58,7 @@ def load_config(path: str | os.PathLike[str]) -> list[Backend]:
         raise TypeError(f"path could not be turned into a file name: {describe(exc)}") from None
     if not isinstance(fspath, str):
         raise TypeError(f"path must name a file as str, got {type(fspath).__name__}")
+    fspath = exact_str(fspath)  # a str subclass from __fspath__ could raise in the messages below
     try:
         with open(fspath, "rb") as handle:
             raw = handle.read()
