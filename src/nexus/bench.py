@@ -236,16 +236,27 @@ def _optional_module(name: str) -> ModuleType | None:
         return None
 
 
-def build_fleet(flavour: Flavour, spec: FleetSpec) -> Any:
-    """Build the fleet from scratch: models, backends, registration, every backend marked healthy."""
+def build_fleet(flavour: Flavour, spec: FleetSpec, *, shared_models: bool = False) -> Any:
+    """Build the fleet from scratch: models, backends, registration, every backend marked healthy.
+
+    Each backend gets its own ``Model`` objects, as from a configuration file or a discovery reply;
+    with ``shared_models`` the backends share one object per model id instead.
+    """
     with flavour.installed():
         make_model = flavour.model_type
         make_backend = flavour.backend_type
         registry = flavour.make_registry()
-        backends = [
-            make_backend(backend_id, name, url, "ollama", [make_model(m) for m in models])
-            for backend_id, name, url, models in spec.backends
-        ]
+        if shared_models:
+            pool = {m: make_model(m) for m in spec.model_pool}
+            backends = [
+                make_backend(backend_id, name, url, "ollama", [pool[m] for m in models])
+                for backend_id, name, url, models in spec.backends
+            ]
+        else:
+            backends = [
+                make_backend(backend_id, name, url, "ollama", [make_model(m) for m in models])
+                for backend_id, name, url, models in spec.backends
+            ]
         if flavour.bulk_add:
             registry.add_backends(backends)
         else:
@@ -254,6 +265,33 @@ def build_fleet(flavour: Flavour, spec: FleetSpec) -> Any:
         for backend_id, _, _, _ in spec.backends:
             registry.update_status(backend_id, "healthy")
         return registry
+
+
+def build_phases(flavour: Flavour, spec: FleetSpec) -> dict[str, float]:
+    """``build_fleet`` timed step by step (seconds): models, backends, registration, statuses."""
+    with flavour.installed():
+        make_model = flavour.model_type
+        make_backend = flavour.backend_type
+        gc.collect()
+        t0 = time.perf_counter()
+        models = [[make_model(m) for m in ids] for _, _, _, ids in spec.backends]
+        t1 = time.perf_counter()
+        backends = [
+            make_backend(backend_id, name, url, "ollama", own)
+            for (backend_id, name, url, _), own in zip(spec.backends, models, strict=True)
+        ]
+        t2 = time.perf_counter()
+        registry = flavour.make_registry()
+        if flavour.bulk_add:
+            registry.add_backends(backends)
+        else:
+            for backend in backends:
+                registry.add_backend(backend)
+        t3 = time.perf_counter()
+        for backend_id, _, _, _ in spec.backends:
+            registry.update_status(backend_id, "healthy")
+        t4 = time.perf_counter()
+    return {"models": t1 - t0, "backends": t2 - t1, "register": t3 - t2, "status": t4 - t3}
 
 
 def pick_least_pending(registry: Any, model_id: str) -> Any:
@@ -268,12 +306,15 @@ def has_select(registry: Any) -> bool:
     return callable(getattr(registry, "select", None)) and not isinstance(registry, NaiveRegistry)
 
 
-def measure_memory(flavour: Flavour, fleet: tuple[int, int, int] = FLEET) -> float:
+def measure_memory(
+    flavour: Flavour, fleet: tuple[int, int, int] = FLEET, *, shared_models: bool = False
+) -> float:
     """Bytes held per backend once the fleet is built (``tracemalloc``).
 
     Counts everything the registry keeps alive: backends, models, index, counters and the backends'
     own id/name/url strings (built fresh, as a configuration file would give them). The spec tuples
-    the fleet was described with are dropped before measuring.
+    the fleet was described with are dropped before measuring. ``shared_models``: see
+    ``build_fleet``.
     """
     gc.collect()
     tracemalloc.start()
@@ -281,7 +322,7 @@ def measure_memory(flavour: Flavour, fleet: tuple[int, int, int] = FLEET) -> flo
         before = tracemalloc.get_traced_memory()[0]
         spec = fleet_spec(*fleet)
         size = spec.size
-        registry = build_fleet(flavour, spec)
+        registry = build_fleet(flavour, spec, shared_models=shared_models)
         del spec
         gc.collect()
         after = tracemalloc.get_traced_memory()[0]
@@ -606,17 +647,27 @@ def run(
 
     progress.begin("w4 build the fleet")
     builds = _time_builds(all_flavours, spec, build_rounds, progress)
+    phases: dict[str, dict[str, float]] = {}
+    for _ in range(build_rounds):
+        for f in all_flavours:
+            for phase, seconds in build_phases(f, spec).items():
+                best = phases.setdefault(f.name, {}).get(phase, float("inf"))
+                phases[f.name][phase] = min(best, seconds)
 
     progress.begin("w5 memory")
     memory = {f.name: measure_memory(f, fleet) for f in all_flavours}
+    memory_shared = {f.name: measure_memory(f, fleet, shared_models=True) for f in all_flavours}
 
     progress.begin("w7 readers during writes")
     w7 = _w7(built, {f.name: f for f in all_flavours}, spec, duration_s=0.4, progress=progress)
     progress.done()
 
-    return _summarise(
+    results = _summarise(
         names, spec, per_op, empty, flat, flat_sizes, builds, memory, w7, w3_notes, rounds
     )
+    results["w5_bytes_per_backend_shared_models"] = memory_shared
+    results["w4_phases_s"] = phases
+    return results
 
 
 def _interleaved(cases: list[Case], rounds: int, progress: Progress) -> None:
@@ -796,6 +847,15 @@ def render(results: dict[str, Any]) -> str:
     )
     rows.append(
         [
+            "  the same, models shared",
+            *[f"{results['w5_bytes_per_backend_shared_models'][n]:,.0f} B" for n in names],
+            "",
+            "",
+            "",
+        ]
+    )
+    rows.append(
+        [
             "w7 w1 with a writer thread",
             *[f"{results['w7'][n]['cpu_ratio']:.2f}x" for n in names],
             target_text("w7"),
@@ -823,6 +883,11 @@ def render(results: dict[str, Any]) -> str:
             f"w7 cpu {r['w7 busy / alone (cpu)']:.2f}x wall {r['w7 busy / alone (wall)']:.2f}x",
         ]
         lines.append(f"  {name}: " + ", ".join(parts))
+    for name, phase in results.get("w4_phases_s", {}).items():
+        lines.append(
+            f"w4 {name} step by step: "
+            + ", ".join(f"{key} {seconds * 1e3:.1f} ms" for key, seconds in phase.items())
+        )
     lines.append("w3 pick: " + "; ".join(f"{n}: {how}" for n, how in results["w3_pick"].items()))
     lines.append(
         "w7 is the reader thread's CPU time per op (thread_time); wall time includes the time the "
