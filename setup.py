@@ -45,6 +45,9 @@ def _extensions() -> list:
             "embedsignature": True,
             "boundscheck": False,
             "wraparound": False,
+            # No field-by-field pickling: for RoundRobin it casts to the _Atomic typedef, which
+            # clang rejects (the macOS build), and a counter's state is not meant to be pickled.
+            "auto_pickle": False,
         },
     )
 
