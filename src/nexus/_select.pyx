@@ -1,19 +1,19 @@
 # cython: language_level=3, freethreading_compatible=True, embedsignature=True
 """The pick engine in C: the compiled twin of ``nexus._select_py`` (whose docstring has the rules).
 
-A ``Candidates`` snapshot keeps, besides the tuples of backends and ids, a C array with one slot per
-candidate: pointers to the ``Counters``' atomics plus the priority, capability bits and context
-length. A pick is one loop over that array that loads the atomics directly: no Python object is
-created or even touched per candidate. The snapshot owns strong references to every ``Counters``
-it points into, so the pointers stay valid for its lifetime, and it never changes after it is built,
-so any number of threads may pick from it at once with or without a GIL.
+A ``Candidates`` snapshot keeps, besides the tuple of backends, a C array with one 24-byte slot per
+candidate: a strong reference to the backend's ``Counters`` (whose atomics sit at fixed offsets in
+the object) plus the priority, capability bits and context length. A pick is one loop over that
+array that loads the atomics directly: no Python object is created or even touched per candidate.
+The references keep every ``Counters`` alive for the snapshot's lifetime, and a snapshot never
+changes after it is built, so any number of threads may pick from it at once, GIL or not.
 """
 
 import random
 
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_DECREF, Py_INCREF
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
@@ -25,8 +25,6 @@ from nexus._counters cimport (
     nexus_increment_u64,
     nexus_load_u32,
 )
-
-from bisect import bisect_left
 
 from nexus._validate import check_str
 from nexus._select_py import (
@@ -79,12 +77,27 @@ cdef object _randrange = random.randrange
 
 
 ctypedef struct Slot:
-    nexus_atomic_u32 *pending   # into a Counters the snapshot holds a reference to
-    nexus_atomic_u32 *latency
+    PyObject *counters          # a strong reference to the backend's Counters (see __dealloc__)
     int32_t priority
     uint32_t context_length
-    uint32_t capabilities
-    uint32_t priority_part      # smart: 100 - clamp(priority, 0, 100), precomputed
+    uint8_t capabilities
+    uint8_t priority_part       # smart: 100 - clamp(priority, 0, 100), precomputed
+
+
+# Where a Counters' atomics sit inside the object: a slot keeps one pointer (24 bytes a slot, the
+# memory per backend matters at fleet scale) and the scan adds these offsets.
+cdef Counters _probe = Counters("offset-probe")
+cdef Py_ssize_t _PENDING_OFFSET = <char *>&_probe._pending - <char *><PyObject *>_probe
+cdef Py_ssize_t _LATENCY_OFFSET = <char *>&_probe._latency - <char *><PyObject *>_probe
+_probe = None
+
+
+cdef inline nexus_atomic_u32 *_pending_of(const Slot *slot) noexcept nogil:
+    return <nexus_atomic_u32 *>(<char *>slot.counters + _PENDING_OFFSET)
+
+
+cdef inline nexus_atomic_u32 *_latency_of(const Slot *slot) noexcept nogil:
+    return <nexus_atomic_u32 *>(<char *>slot.counters + _LATENCY_OFFSET)
 
 
 cdef tuple _splice(tuple items, Py_ssize_t index, Py_ssize_t end, object item, bint insert):
@@ -152,10 +165,10 @@ cdef Py_ssize_t _best(const Slot *slots, Py_ssize_t n, int code, bint filtered,
             slot = &slots[index]
             if filtered and not _eligible(slot, index, excluded, required, min_context):
                 continue
-            pending = nexus_load_u32(slot.pending)
+            pending = nexus_load_u32(_pending_of(slot))
             if best >= 0 and pending > best_pending:
                 continue
-            latency = nexus_load_u32(slot.latency)
+            latency = nexus_load_u32(_latency_of(slot))
             if (best < 0 or pending < best_pending or slot.priority < best_priority
                     or slot.priority == best_priority and latency < best_latency):
                 best = index
@@ -169,8 +182,8 @@ cdef Py_ssize_t _best(const Slot *slots, Py_ssize_t n, int code, bint filtered,
                 continue
             if best >= 0 and slot.priority > best_priority:
                 continue
-            pending = nexus_load_u32(slot.pending)
-            latency = nexus_load_u32(slot.latency)
+            pending = nexus_load_u32(_pending_of(slot))
+            latency = nexus_load_u32(_latency_of(slot))
             if (best < 0 or slot.priority < best_priority or pending < best_pending
                     or pending == best_pending and latency < best_latency):
                 best = index
@@ -182,8 +195,8 @@ cdef Py_ssize_t _best(const Slot *slots, Py_ssize_t n, int code, bint filtered,
             slot = &slots[index]
             if filtered and not _eligible(slot, index, excluded, required, min_context):
                 continue
-            pending = nexus_load_u32(slot.pending)
-            latency = nexus_load_u32(slot.latency)
+            pending = nexus_load_u32(_pending_of(slot))
+            latency = nexus_load_u32(_latency_of(slot))
             score = (w_priority * slot.priority_part
                      + w_load * (100 - (100 if pending > 100 else pending))
                      + w_latency * (100 - (100 if latency > 1009 else latency // 10)))
@@ -208,9 +221,7 @@ cdef class Candidates:
     """
 
     cdef readonly tuple backends
-    cdef readonly tuple ids
     cdef readonly RoundRobin cursor
-    cdef tuple _counters          # keeps alive every Counters a slot points into
     cdef Slot *_slots
     cdef Py_ssize_t _n
     cdef uint32_t _common_capabilities   # AND over every slot: a filter all of them pass is skipped
@@ -218,8 +229,6 @@ cdef class Candidates:
 
     def __cinit__(self):
         self.backends = ()
-        self.ids = ()
-        self._counters = ()
         self.cursor = RoundRobin()
         self._slots = NULL
         self._n = 0
@@ -227,7 +236,32 @@ cdef class Candidates:
         self._min_context_length = 0xFFFFFFFF
 
     def __dealloc__(self):
-        PyMem_Free(self._slots)
+        cdef Py_ssize_t index
+        if self._slots != NULL:
+            for index in range(self._n):
+                Py_XDECREF(self._slots[index].counters)
+            PyMem_Free(self._slots)
+
+    @property
+    def ids(self):
+        """The candidates' backend ids, in order (ascending)."""
+        return tuple([backend.id for backend in self.backends])
+
+    cdef Py_ssize_t _find(self, str backend_id) except -1:
+        """Where ``backend_id`` is, or would be inserted (``bisect_left`` over the ids)."""
+        cdef Py_ssize_t low = 0
+        cdef Py_ssize_t high = self._n
+        cdef Py_ssize_t middle
+        while low < high:
+            middle = (low + high) // 2
+            if self.backends[middle].id < backend_id:
+                low = middle + 1
+            else:
+                high = middle
+        return low
+
+    cdef bint _holds(self, Py_ssize_t index, str backend_id) except -1:
+        return index < self._n and self.backends[index].id == backend_id
 
     def __len__(self):
         return self._n
@@ -237,23 +271,31 @@ cdef class Candidates:
 
     def entries(self):
         """``(backend id, priority, capability bits, context length)`` per candidate, by id."""
-        return tuple((self.ids[index], self._slots[index].priority,
-                      self._slots[index].capabilities, self._slots[index].context_length)
-                     for index in range(self._n))
+        return tuple([(self.backends[index].id, self._slots[index].priority,
+                       self._slots[index].capabilities, self._slots[index].context_length)
+                      for index in range(self._n)])
 
-    cdef Candidates _derive(self, tuple backends, tuple ids, tuple counters, Py_ssize_t n):
-        """A new snapshot with these tuples, the same cursor and room for ``n`` slots."""
+    cdef Candidates _derive(self, tuple backends, Py_ssize_t n):
+        """A new snapshot with these backends, the same cursor and room for ``n`` slots.
+
+        The caller fills every slot, then calls ``_own`` and ``_summarise``; until ``_own`` the
+        snapshot holds no reference (``_n`` is 0, so dealloc releases nothing).
+        """
         cdef Candidates result = Candidates.__new__(Candidates)
         result.backends = backends
-        result.ids = ids
-        result._counters = counters
         result.cursor = self.cursor
         if n:
             result._slots = <Slot *>PyMem_Malloc(n * sizeof(Slot))
             if result._slots == NULL:
                 raise MemoryError()
-        result._n = n
         return result
+
+    cdef void _own(self, Py_ssize_t n) noexcept:
+        """Take a reference to each slot's Counters; from now on dealloc releases them."""
+        cdef Py_ssize_t index
+        for index in range(n):
+            Py_INCREF(<object>self._slots[index].counters)
+        self._n = n
 
     cdef void _summarise(self) noexcept nogil:
         cdef Py_ssize_t index
@@ -267,8 +309,7 @@ cdef class Candidates:
         cdef str backend_id = backend.id
         cdef Counters counters = backend._counters
         cdef Slot slot
-        slot.pending = &counters._pending
-        slot.latency = &counters._latency
+        slot.counters = <PyObject *>counters
         slot.priority = backend.priority
         slot.priority_part = 100 - (0 if slot.priority < 0 else
                                     (100 if slot.priority > 100 else slot.priority))
@@ -277,39 +318,34 @@ cdef class Candidates:
                              | (TOOLS if model.supports_tools else 0)
                              | (JSON_MODE if model.supports_json_mode else 0))
         cdef Py_ssize_t n = self._n
-        cdef Py_ssize_t index = bisect_left(self.ids, backend_id)
-        cdef Py_ssize_t end = index + 1 if index < n and self.ids[index] == backend_id else index
-        cdef Candidates result = self._derive(
-            _splice(self.backends, index, end, backend, True),
-            _splice(self.ids, index, end, backend_id, True),
-            _splice(self._counters, index, end, counters, True),
-            n + 1 - (end - index),
-        )
+        cdef Py_ssize_t index = self._find(backend_id)
+        cdef Py_ssize_t end = index + 1 if self._holds(index, backend_id) else index
+        cdef Py_ssize_t size = n + 1 - (end - index)
+        cdef Candidates result = self._derive(_splice(self.backends, index, end, backend, True),
+                                              size)
         if index:
             memcpy(result._slots, self._slots, index * sizeof(Slot))
         result._slots[index] = slot
         if n > end:
             memcpy(&result._slots[index + 1], &self._slots[end], (n - end) * sizeof(Slot))
+        result._own(size)
         result._summarise()
         return result
 
     def without(self, str backend_id not None):
         """A snapshot without ``backend_id`` (``self`` if it is not there)."""
         cdef Py_ssize_t n = self._n
-        cdef Py_ssize_t index = bisect_left(self.ids, backend_id)
-        if index == n or self.ids[index] != backend_id:
+        cdef Py_ssize_t index = self._find(backend_id)
+        if not self._holds(index, backend_id):
             return self
-        cdef Candidates result = self._derive(
-            _splice(self.backends, index, index + 1, None, False),
-            _splice(self.ids, index, index + 1, None, False),
-            _splice(self._counters, index, index + 1, None, False),
-            n - 1,
-        )
+        cdef Candidates result = self._derive(_splice(self.backends, index, index + 1, None, False),
+                                              n - 1)
         if index:
             memcpy(result._slots, self._slots, index * sizeof(Slot))
         if n - 1 > index:
             memcpy(&result._slots[index], &self._slots[index + 1],
                    (n - 1 - index) * sizeof(Slot))
+        result._own(n - 1)
         result._summarise()
         return result
 
@@ -336,8 +372,8 @@ cdef class Candidates:
         try:
             if excluded != NULL:
                 for backend_id in exclude:
-                    index = bisect_left(self.ids, backend_id)
-                    if index < n and self.ids[index] == backend_id:
+                    index = self._find(backend_id)
+                    if self._holds(index, backend_id):
                         excluded[index] = 1
             filtered = (excluded != NULL or (required & ~self._common_capabilities) != 0
                         or min_context > self._min_context_length)
