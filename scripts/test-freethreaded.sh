@@ -11,7 +11,7 @@
 #
 # Steps: find the interpreter ($NEXUS_PY313T, default /opt/py313t/bin/python3.13t), building it
 # with ../shared/tools/build-freethreaded-python (relative to the repository root) if it is
-# missing; make a fresh venv; install nexus NON-editable from a copy of the committed tree
+# missing; make a fresh venv; install nexus NON-editable, with its test extra, from a copy of the committed tree
 # (git archive HEAD, so untracked or stale build products never leak in); check that the compiled
 # core is in use and that importing nexus left the GIL disabled; run pytest with PYTHON_GIL=0,
 # then again with NEXUS_NO_EXTENSIONS=1. Exits non-zero if anything fails.
@@ -53,7 +53,8 @@ echo "== venv ($("$python" --version), free-threaded)"
 venv_python="$work/venv/bin/python"
 "$venv_python" -m pip install --quiet --upgrade pip
 # hypothesis 6.156 and later need a Rust core with no wheel for 3.13t; 6.155.x is pure Python.
-"$venv_python" -m pip install --quiet cython setuptools pytest 'hypothesis<6.156' pytest-benchmark
+# Installed first, so that the test extra below (hypothesis>=6.100) is already satisfied.
+"$venv_python" -m pip install --quiet cython setuptools 'hypothesis<6.156'
 
 echo "== install nexus (non-editable) from a copy of the tree"
 mkdir "$work/src"
@@ -63,7 +64,7 @@ if [ "${NEXUS_FT_WORKTREE:-0}" = 1 ]; then
 else
     git -C "$repo" archive HEAD | tar -x -C "$work/src"
 fi
-"$venv_python" -m pip install --quiet --no-build-isolation "$work/src"
+"$venv_python" -m pip install --quiet --no-build-isolation "$work/src[test]"
 
 echo "== the compiled core is in use and the GIL stays off"
 (cd "$work" && PYTHON_GIL=0 "$venv_python" - <<'PY'
