@@ -459,6 +459,8 @@ def seeded_registry() -> Registry:
 
 
 @given(calls=st.lists(method_calls(), min_size=1, max_size=12))
+@example(calls=[("add_backends", [Make("hostile")], {})])  # found: the iteration error leaked
+@example(calls=[("add_backends", [Make("hostile_iterable")], {})])
 def test_fuzz_every_registry_method(calls: list[tuple[str, list[Any], dict[str, Any]]]) -> None:
     """Random calls with valid and hostile arguments; a rejected call changes nothing."""
     registry = seeded_registry()

@@ -84,7 +84,13 @@ class Registry(counters.RegistryCore):
         """Add several backends at once: all of them, or none if any id is taken or repeated."""
         if isinstance(backends, Backend):
             raise TypeError("add_backends takes an iterable of Backend; use add_backend for one")
-        batch = tuple(backends)
+        try:
+            batch = tuple(backends)
+        except Exception as exc:  # not iterable, or its iteration failed: a bad argument
+            raise TypeError(
+                f"backends must be an iterable of Backend, got {type(backends).__name__} "
+                f"({describe(exc)})"
+            ) from None
         for backend in batch:
             if not isinstance(backend, Backend):
                 raise TypeError(
