@@ -448,6 +448,37 @@ def brute_force(rows, strategy, required, min_context, excluded, weights):
 def test_strategies_match_brute_force(
     twin, make_backend, rows, required, min_context, excluded, weights, seed
 ):
+    check_against_brute_force(make_backend, rows, required, min_context, excluded, weights, seed)
+
+
+def test_strategies_match_brute_force_on_seeded_fleets(twin, make_backend):
+    # The same check on 150 fixed pseudo-random fleets: deterministic, and dense in ties.
+    rng = random.Random(2024)
+    for _ in range(150):
+        rows = [
+            (
+                rng.choice(["healthy", "healthy", "healthy", "unhealthy", "draining", "unknown"]),
+                rng.choice([-5, 0, 1, 99, 100, 101]),
+                rng.choice([0, 1, 100, 101, 2**32 - 1]),
+                rng.choice([0, 9, 10, 11, 20, 1009, 1010, 2**32 - 1]),
+                rng.choice([0, 0, 1, 2, 4, 7]),
+                rng.choice([1024, 4096, 8192]),
+            )
+            for _ in range(rng.randrange(13))
+        ]
+        excluded = {f"b{rng.randrange(12):02d}" for _ in range(rng.randrange(3))}
+        check_against_brute_force(
+            make_backend,
+            rows,
+            rng.randrange(8),
+            rng.choice([0, 4096, 5000]),
+            excluded,
+            rng.choice(WEIGHT_SETS),
+            rng.randrange(2**16),
+        )
+
+
+def check_against_brute_force(make_backend, rows, required, min_context, excluded, weights, seed):
     registry = Registry()
     order = list(enumerate(rows))
     random.Random(seed).shuffle(order)  # registration order must not matter

@@ -27,7 +27,7 @@ from __future__ import annotations
 import random
 import threading
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nexus._validate import U32_MAX, check_bool, check_int, check_str, describe
@@ -279,43 +279,91 @@ class Candidates:
     ) -> Backend | None:
         """The engine: the chosen backend for checked arguments (``code``: index in STRATEGIES)."""
         ids = self.ids
+        entries = self._entries
         excluded: set[int] = set()
         for backend_id in exclude:
             index = bisect_left(ids, backend_id)
             if index < len(ids) and ids[index] == backend_id:
                 excluded.add(index)
-        eligible = [
-            index
-            for index, (_, _, capabilities, context) in enumerate(self._entries)
-            if capabilities & required == required
-            and context >= min_context
-            and index not in excluded
-        ]
-        if not eligible:
+        eligible: Sequence[int]
+        if excluded or required or min_context:
+            eligible = [
+                index
+                for index, (_, _, capabilities, context) in enumerate(entries)
+                if capabilities & required == required
+                and context >= min_context
+                and index not in excluded
+            ]
+            count = len(eligible)
+        else:
+            eligible = range(len(entries))
+            count = len(entries)
+        if not count:
             return None
         if code == ROUND_ROBIN:
-            return self.backends[eligible[self.cursor.advance() % len(eligible)]]
+            return self.backends[eligible[self.cursor.advance() % count]]
         if code == RANDOM:
-            return self.backends[eligible[random.randrange(len(eligible))]]
+            return self.backends[eligible[random.randrange(count)]]
+        # One loop per strategy with early exits, as in the compiled twin: comparisons are strict,
+        # so on a full tie the earlier (lower) id stays.
         best = -1
-        best_key: tuple[int, ...] = ()
-        for index in eligible:
-            counters, priority, _, _ = self._entries[index]
-            pending = counters.pending_requests
-            latency = counters.avg_latency_ms
-            if code == LEAST_PENDING:
-                key: tuple[int, ...] = (pending, priority, latency)
-            elif code == PRIORITY:
-                key = (priority, pending, latency)
-            else:
+        best_pending = best_priority = best_latency = best_score = 0
+        if code == LEAST_PENDING:
+            for index in eligible:
+                counters, priority, _, _ = entries[index]
+                pending = counters.pending_requests
+                if best >= 0 and pending > best_pending:
+                    continue
+                latency = counters.avg_latency_ms
+                if best < 0 or (pending, priority, latency) < (
+                    best_pending,
+                    best_priority,
+                    best_latency,
+                ):
+                    best, best_pending, best_priority, best_latency = (
+                        index,
+                        pending,
+                        priority,
+                        latency,
+                    )
+        elif code == PRIORITY:
+            for index in eligible:
+                counters, priority, _, _ = entries[index]
+                if best >= 0 and priority > best_priority:
+                    continue
+                pending = counters.pending_requests
+                latency = counters.avg_latency_ms
+                if best < 0 or (priority, pending, latency) < (
+                    best_priority,
+                    best_pending,
+                    best_latency,
+                ):
+                    best, best_pending, best_priority, best_latency = (
+                        index,
+                        pending,
+                        priority,
+                        latency,
+                    )
+        else:
+            for index in eligible:
+                counters, priority, _, _ = entries[index]
+                pending = counters.pending_requests
+                latency = counters.avg_latency_ms
                 score = (
                     w_priority * (100 - min(max(priority, 0), 100))
                     + w_load * (100 - min(pending, 100))
                     + w_latency * (100 - min(latency // 10, 100))
                 )
-                key = (-score, pending, priority, latency)
-            if best < 0 or key < best_key:  # strict: the lower id (earlier index) keeps a tie
-                best, best_key = index, key
+                if best >= 0 and score < best_score:
+                    continue
+                if best < 0 or (-score, pending, priority, latency) < (
+                    -best_score,
+                    best_pending,
+                    best_priority,
+                    best_latency,
+                ):
+                    best, best_score = index, score
+                    best_pending, best_priority, best_latency = pending, priority, latency
         return self.backends[best]
 
 
