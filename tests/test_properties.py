@@ -55,6 +55,25 @@ def run_threads(workers: int, jobs: list, timeout: float = TIMEOUT) -> list:
         return [future.result(timeout=timeout) for future in futures]
 
 
+def run_asyncio(jobs: list, on_thread: int = 2) -> list:
+    """Run the callables in ``jobs`` as asyncio tasks; every ``on_thread``-th goes through
+    ``asyncio.to_thread`` (so loop code and threads race), the rest run on the loop after a yield.
+    Results in order; a hang fails through the timeout."""
+
+    async def on_loop(job):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0)  # let the other tasks start before this one runs
+        return job()
+
+    async def main() -> list:
+        tasks = [
+            asyncio.to_thread(job) if i % on_thread == 0 else on_loop(job)
+            for i, job in enumerate(jobs)
+        ]
+        return await asyncio.wait_for(asyncio.gather(*tasks), TIMEOUT)
+
+    return asyncio.run(main())
+
+
 # ---- prop_increment_decrement_balanced -----------------------------------------------------------
 
 
@@ -95,6 +114,19 @@ def test_prop_increment_decrement_balanced_threads(n: int, workers: int) -> None
 
     results = run_threads(workers, [in_and_out] * n)
     # A job's own increment is still counted when it decrements: the counter never floors here.
+    assert all(up >= 1 and down >= 0 for up, down in results)
+    assert registry.get_backend(BACKEND).pending_requests == 0
+
+
+@given(n=st.integers(1, 100))
+def test_prop_increment_decrement_balanced_asyncio(n: int) -> None:
+    """``n`` asyncio tasks (some on threads) each increment then decrement: pending ends at 0."""
+    registry = fresh_registry()
+
+    def in_and_out() -> tuple[int, int]:
+        return registry.increment_pending(BACKEND), registry.decrement_pending(BACKEND)
+
+    results = run_asyncio([in_and_out] * n)
     assert all(up >= 1 and down >= 0 for up, down in results)
     assert registry.get_backend(BACKEND).pending_requests == 0
 
@@ -221,6 +253,22 @@ def test_prop_latency_bounded_threads(samples: list[int], workers: int) -> None:
     assert low <= backend.avg_latency_ms <= high
 
 
+@given(samples=st.lists(st.integers(1, 10_000), min_size=1, max_size=60))
+def test_prop_latency_bounded_asyncio(samples: list[int]) -> None:
+    """Samples folded in by asyncio tasks (some on threads): every value seen stays in range."""
+    registry = fresh_registry()
+    backend = registry.get_backend(BACKEND)
+    low, high = min(samples), max(samples)
+
+    def fold(sample: int) -> int:
+        registry.update_latency(BACKEND, sample)
+        return backend.avg_latency_ms
+
+    seen = run_asyncio([lambda s=s: fold(s) for s in samples])
+    assert all(low <= value <= high for value in seen)
+    assert low <= backend.avg_latency_ms <= high
+
+
 # ---- prop_decrement_never_negative ---------------------------------------------------------------
 
 
@@ -259,6 +307,25 @@ def test_prop_decrement_never_negative_threads(start: int, decrements: int, work
     assert registry.get_backend(BACKEND).pending_requests == max(0, start - decrements)
     # The decrements that found a request took exactly one each, so they returned the distinct values
     # start-1, start-2, ...; every other one found 0 and returned 0.
+    taken = min(start, decrements)
+    expected = list(range(start - taken, start)) + [0] * (decrements - taken)
+    assert sorted(results) == sorted(expected)
+
+
+@given(start=st.integers(0, 50), decrements=st.integers(1, 100))
+def test_prop_decrement_never_negative_asyncio(start: int, decrements: int) -> None:
+    """Decrements from asyncio tasks (some on threads) never go below 0; exactly ``start`` take one."""
+    registry = fresh_registry()
+    for _ in range(start):
+        registry.increment_pending(BACKEND)
+    logger = logging.getLogger("nexus")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the expected WARNINGs at 0 are not the point here
+    try:
+        results = run_asyncio([lambda: registry.decrement_pending(BACKEND)] * decrements)
+    finally:
+        logger.setLevel(level)
+    assert registry.get_backend(BACKEND).pending_requests == max(0, start - decrements)
     taken = min(start, decrements)
     expected = list(range(start - taken, start)) + [0] * (decrements - taken)
     assert sorted(results) == sorted(expected)
