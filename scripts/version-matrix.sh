@@ -4,11 +4,14 @@
 # twin) is in use, and run the test suite against the installed wheel. Prints a table and exits
 # non-zero if any interpreter fails (or is missing, unless --skip-missing).
 #
-#   scripts/version-matrix.sh [--skip-missing] [--keep] [--python PATH]... [-- PYTEST_ARGS...]
+#   scripts/version-matrix.sh [--skip-missing] [--keep] [--exclude LABEL]... [--python PATH]...
+#                             [-- PYTEST_ARGS...]
 #
 #   --skip-missing  an expected interpreter that is not installed is reported as "missing" and
 #                   skipped instead of failing the run (CI on a fresh machine of the same image)
 #   --keep          keep the work directory (sdist, wheels, venvs, logs) and print its path
+#   --exclude LABEL leave out one default interpreter (e.g. 3.13t when another CI leg tests it),
+#                   listed as "excluded" in the table (repeatable)
 #   --python PATH   test these interpreters instead of the default list (repeatable)
 #
 # Default interpreters: CPython 3.10, 3.11, 3.12, 3.13 (and 3.14 if present) from pyenv
@@ -22,14 +25,16 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 skip_missing=0
 keep=0
 explicit=()
+excluded=" "
 pytest_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --skip-missing) skip_missing=1 ;;
         --keep) keep=1 ;;
         --python) explicit+=("$2"); shift ;;
+        --exclude) excluded+="$2 "; shift ;;
         --) shift; pytest_args=("$@"); break ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "version-matrix: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -183,6 +188,10 @@ PY
 total_started=$(date +%s)
 for i in "${!labels[@]}"; do
     label=${labels[$i]} py=${pythons[$i]}
+    if [[ "$excluded" == *" $label "* ]]; then
+        row "$label" "excluded (--exclude)" "-" "-" "-"
+        continue
+    fi
     if [ -z "$py" ]; then
         if [ "${optional[$i]}" = 1 ]; then
             row "$label" "not installed" "-" "-" "-"
