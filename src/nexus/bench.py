@@ -203,7 +203,8 @@ def pure_registry_class() -> type:
 def flavours() -> list[Flavour]:
     """The registries to compare: nexus compiled (when built), nexus pure Python, naive."""
     found = []
-    if _optional_module("nexus._counters") is not None:
+    # NEXUS_NO_EXTENSIONS means "the pure twin only", here as everywhere else.
+    if not selector.NO_EXTENSIONS and _optional_module("nexus._counters") is not None:
         found.append(
             Flavour(
                 "nexus C",
@@ -530,8 +531,9 @@ def _readers_during_writes(
     with_model = [model_type(m) for m in models]
     without_model = [model_type(m) for m in models if m != model_id]
     timed = _loop("r.get_backends_for_model(k)", ["r", "k"])
-    batch = 2000
-    rounds = max(5, int(duration_s / 0.01))
+    probe = timed(50, registry, model_id)
+    batch = max(10, int(50 * 0.002 / max(probe, 1e-9)))  # about 2 ms per sample
+    rounds = max(5, int(duration_s / 0.004))  # samples alone, then as many with the writer
 
     def sample() -> tuple[float, float]:
         cpu_start = time.thread_time()
@@ -617,6 +619,7 @@ def run(
     fleet: tuple[int, int, int] = FLEET,
     flat_sizes: tuple[int, int] = (10, 10_000),
     progress: Progress | None = None,
+    w7_seconds: float = 0.4,
 ) -> dict[str, Any]:
     """Run every workload once and return the results (what ``--json`` writes)."""
     progress = progress or Progress(enabled=False)
@@ -659,7 +662,7 @@ def run(
     memory_shared = {f.name: measure_memory(f, fleet, shared_models=True) for f in all_flavours}
 
     progress.begin("w7 readers during writes")
-    w7 = _w7(built, {f.name: f for f in all_flavours}, spec, duration_s=0.4, progress=progress)
+    w7 = _w7(built, {f.name: f for f in all_flavours}, spec, w7_seconds, progress)
     progress.done()
 
     results = _summarise(
@@ -907,12 +910,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--build-rounds", type=int, default=5, help="rounds of w4, building the fleet (default 5)"
     )
+    parser.add_argument(
+        "--backends",
+        type=int,
+        default=FLEET[0],
+        help=f"fleet size (default {FLEET[0]}; w1's flatness compares 10 with 10x this)",
+    )
+    parser.add_argument(
+        "--w7-seconds",
+        type=float,
+        default=0.4,
+        help="seconds of w1 sampling per registry, alone and with the writer (default 0.4)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
-    if args.rounds < 1 or args.build_rounds < 1:
-        parser.error("--rounds and --build-rounds must be >= 1")
+    if args.rounds < 1 or args.build_rounds < 1 or args.backends < 10:
+        parser.error("--rounds and --build-rounds must be >= 1, --backends >= 10")
     progress = Progress(enabled=not args.quiet)
-    results = run(rounds=args.rounds, build_rounds=args.build_rounds, progress=progress)
+    results = run(
+        rounds=args.rounds,
+        build_rounds=args.build_rounds,
+        fleet=(args.backends, FLEET[1], FLEET[2]),
+        flat_sizes=(10, 10 * args.backends),
+        progress=progress,
+        w7_seconds=args.w7_seconds,
+    )
     results["command"] = "python -m nexus.bench " + " ".join(sys.argv[1:] if argv is None else argv)
     print(render(results))
     if args.json:
