@@ -1,11 +1,12 @@
 """``python -m nexus.bench``: nexus (compiled and pure Python) against a naive registry and the floor.
 
 Everything runs in one process and one run, so the ratios compare like with like on this machine at
-this moment. Three registries are measured: nexus with its compiled core, nexus with its pure-Python
-twin (both twins are installed in-process by swapping ``nexus.counters.Counters``/``CounterTable``
-before each registry is built, as the test suite does), and ``nexus._naive.NaiveRegistry``, a
-competent hand-written first version (one lock around everything, plain ints, fresh lists). The
-floor is one ``dict.get`` call on a dict of the same size as the model index.
+this moment. Three registries are measured: nexus with its compiled core, nexus as an install
+without the extension has it (the pure-Python twins swapped into ``nexus.counters`` as the test
+suite does, and ``Registry``'s class body rebuilt on the pure ``RegistryCore``), and
+``nexus._naive.NaiveRegistry``, a competent hand-written first version (one lock around
+everything, plain ints, fresh lists). The floor is one ``dict.get`` call on a dict shaped like the
+model index.
 
 Per-operation workloads run as unrolled loops (the timed statement written out 20 times, so loop
 overhead is a few percent, and subtracted); the rounds of every case are interleaved and the best
@@ -16,13 +17,16 @@ The workloads (fleet: 1000 backends x 10 models drawn from 100 model ids, all he
 
 * w1 ``get_backends_for_model`` (target <= 2x floor), and its time at 10,000 backends over 10
   (target <= 1.5x);
-* w2 ``increment_pending`` then ``decrement_pending`` by id (each <= 2x floor);
+* w2 ``increment_pending`` then ``decrement_pending`` by id (each <= 2x floor): a batch of
+  increments then as many decrements, and alternating pairs;
 * w3 a request cycle: pick the least-pending healthy backend of a model, then increment pending,
   count the request, record a latency, decrement pending (target >= 10x faster than naive);
 * w4 build the fleet from scratch: models, backends, registration, status (>= 5x faster than naive);
-* w5 memory per backend, measured with ``tracemalloc`` (<= 2 KB);
+* w5 memory per backend, measured with ``tracemalloc`` (<= 2 KB), with each backend's own ``Model``
+  objects and, for comparison, with one shared ``Model`` per id;
 * w6 ``get_healthy_backends`` and ``get_backend`` (each <= 2x floor);
-* w7 w1 while another thread runs ``update_status``/``update_models`` in a loop (<= 1.5x w1 alone).
+* w7 w1 while another thread runs ``update_status``/``update_models`` in a loop (<= 1.5x w1 alone),
+  as the reader thread's CPU time per call (with a GIL, wall time also counts the writer's turns).
 """
 
 from __future__ import annotations
