@@ -1,33 +1,50 @@
-"""``_counters.pyi`` describes both twins: same names, same parameters, same annotations.
+"""Each ``.pyi`` stub of a compiled module describes both twins: same names, parameters, annotations.
 
-The stub is read from next to the installed package, so running this against a wheel also proves
-the wheel ships it. ``python -m mypy.stubtest nexus._counters`` checks the stub against the
-compiled module in more depth (types of descriptors, disjoint bases); this test is the part that
-runs everywhere, including on the pure twin, which stubtest cannot see through the stub.
+The stubs are read from next to the installed package, so running this against a wheel also proves
+the wheel ships them. ``python -m mypy.stubtest`` checks each stub against its compiled module in
+more depth (descriptor kinds, disjoint bases); this test is the part that runs everywhere, and the
+only check of the pure twins, which stubtest cannot see through the stubs.
+
+Every test runs once per twin (the ``twin`` fixture): with ``c-extension`` the stubs are compared
+with the compiled modules (names and parameter names: Cython keeps no annotations), with
+``pure-python`` with the pure twins (names, parameters, defaults and annotations, exactly).
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from nexus import _counters_py
+import pytest
 
-STUB = Path(_counters_py.__file__).with_name("_counters.pyi")
-TEST_ONLY_C = {"_hammer", "_hammer_one_thread"}  # test hooks of the compiled module alone
+import nexus
+
+PACKAGE = Path(nexus.__file__).parent
+# compiled module -> its pure twin, for every stub that ships
+TWINS = {
+    name: f"{name}_py"
+    for name in ("_counters", "_select", "_track", "_core")
+    if (PACKAGE / f"{name}.pyi").exists()
+}
+# Names a stub declares for the compiled module alone (test hooks), per module.
+COMPILED_ONLY = {"_counters": {"_hammer", "_hammer_one_thread"}}
+# Dunders of a cdef class with no Python-level signature (slot wrappers) or set up by __cinit__.
+SLOT_WRAPPERS = {"__init__", "__repr__", "__len__", "__enter__", "__exit__"}
 
 
 class Param(NamedTuple):
     name: str
+    kind: str  # "positional-only", "positional", "keyword-only"
     default: str | None  # source text of the default, None when required
     annotation: str | None
 
 
 class Member(NamedTuple):
-    kind: str  # "method" or "property"
+    kind: str  # "method", "staticmethod" or "property"
     params: tuple[Param, ...]
     returns: str | None
 
@@ -38,55 +55,47 @@ def _text(node: ast.expr | None) -> str | None:
 
 def _stub_function(node: ast.FunctionDef) -> Member:
     args = node.args
-    positional = args.posonlyargs + args.args
+    positional = [(a, "positional-only") for a in args.posonlyargs]
+    positional += [(a, "positional") for a in args.args]
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
     defaults += args.defaults
-    params = tuple(
-        Param(arg.arg, _text(default), _text(arg.annotation))
-        for arg, default in zip(positional, defaults, strict=True)
-    )
-    is_property = any(_text(d) == "property" for d in node.decorator_list)
-    return Member("property" if is_property else "method", params, _text(node.returns))
+    params = [
+        Param(arg.arg, kind, _text(default), _text(arg.annotation))
+        for (arg, kind), default in zip(positional, defaults, strict=True)
+    ]
+    params += [
+        Param(arg.arg, "keyword-only", _text(default), _text(arg.annotation))
+        for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+    ]
+    decorators = {_text(d) for d in node.decorator_list}
+    kind = "property" if "property" in decorators else "method"
+    if "staticmethod" in decorators:
+        kind = "staticmethod"
+    return Member(kind, tuple(params), _text(node.returns))
 
 
-def _stub() -> tuple[dict[str, dict[str, Member]], set[str]]:
-    """Classes of the stub (name -> member -> Member) and its module-level names."""
-    tree = ast.parse(STUB.read_text(encoding="utf-8"))
+def _stub(module: str) -> tuple[dict[str, dict[str, Member]], dict[str, Member | None]]:
+    """Classes (name -> member -> Member) and module-level names (function Member or None)."""
+    tree = ast.parse((PACKAGE / f"{module}.pyi").read_text(encoding="utf-8"))
     classes: dict[str, dict[str, Member]] = {}
-    names: set[str] = set()
+    names: dict[str, Member | None] = {}
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
-            names.add(node.name)
-            classes[node.name] = {
-                item.name: _stub_function(item)
-                for item in node.body
-                if isinstance(item, ast.FunctionDef)
-            }
+            names[node.name] = None
+            members: dict[str, Member] = {}
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef):
+                    if any(_text(d) == f"{item.name}.setter" for d in item.decorator_list):
+                        continue  # the setter of a property declared just above
+                    members[item.name] = _stub_function(item)
+                elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                    members[item.target.id] = Member("property", (), _text(item.annotation))
+            classes[node.name] = members
         elif isinstance(node, ast.FunctionDef):
-            names.add(node.name)
+            names[node.name] = _stub_function(node)
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names.add(node.target.id)
+            names[node.target.id] = None
     return classes, names
-
-
-def _runtime_member(cls: type, name: str) -> Member | None:
-    raw = inspect.getattr_static(cls, name, None)
-    if raw is None:
-        return None
-    if isinstance(raw, property):
-        return Member("property", (), _annotation(inspect.signature(raw.fget).return_annotation))
-    if inspect.isgetsetdescriptor(raw) or inspect.ismemberdescriptor(raw):
-        return Member("property", (), None)
-    signature = inspect.signature(getattr(cls, name))
-    params = tuple(
-        Param(
-            p.name,
-            None if p.default is inspect.Parameter.empty else repr(p.default),
-            _annotation(p.annotation),
-        )
-        for p in signature.parameters.values()
-    )
-    return Member("method", params, _annotation(signature.return_annotation))
 
 
 def _annotation(value: Any) -> str | None:
@@ -95,61 +104,103 @@ def _annotation(value: Any) -> str | None:
     return value if isinstance(value, str) else inspect.formatannotation(value)
 
 
+_KINDS = {
+    inspect.Parameter.POSITIONAL_ONLY: "positional-only",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD: "positional",
+    inspect.Parameter.KEYWORD_ONLY: "keyword-only",
+}
+
+
+def _runtime_function(function: Any, kind: str = "method") -> Member:
+    signature = inspect.signature(function)
+    params = tuple(
+        Param(
+            p.name,
+            _KINDS.get(p.kind, str(p.kind)),
+            None if p.default is inspect.Parameter.empty else repr(p.default),
+            _annotation(p.annotation),
+        )
+        for p in signature.parameters.values()
+    )
+    return Member(kind, params, _annotation(signature.return_annotation))
+
+
+def _runtime_member(cls: type, name: str) -> Member | None:
+    raw = inspect.getattr_static(cls, name, None)
+    if raw is None:
+        return None
+    if isinstance(raw, property):
+        assert raw.fget is not None
+        return Member("property", (), _annotation(inspect.signature(raw.fget).return_annotation))
+    if inspect.isgetsetdescriptor(raw) or inspect.ismemberdescriptor(raw):
+        return Member("property", (), None)
+    if isinstance(raw, staticmethod):
+        return _runtime_function(raw.__func__, "staticmethod")
+    return _runtime_function(getattr(cls, name))
+
+
 def _public_members(cls: type) -> set[str]:
     """What a user may touch: public names, ``_force`` and the dunders the twins define."""
     own = set(vars(cls)) - {"__doc__", "__module__", "__slots__", "__pyx_vtable__", "__new__"}
-    own -= {"__firstlineno__", "__static_attributes__"}  # added to every class by Python 3.13
-    own -= {"__reduce__", "__setstate__", "__reduce_cython__", "__setstate_cython__"}
+    own -= {"__firstlineno__", "__static_attributes__", "__annotations__", "__dict__"}
+    own -= {"__weakref__", "__reduce__", "__setstate__", "__reduce_cython__", "__setstate_cython__"}
     return {n for n in own if not n.startswith("_") or n == "_force" or n.endswith("__")}
 
 
-def test_stub_names_match_the_twin(twin: ModuleType) -> None:
-    classes, names = _stub()
-    if twin is _counters_py:
-        assert names == set(_counters_py.__all__) | TEST_ONLY_C
-        assert not any(hasattr(twin, name) for name in TEST_ONLY_C)
+def _implementation(module: str, twin: ModuleType) -> tuple[ModuleType, bool]:
+    compiled = twin.__name__ == "nexus._counters"
+    return importlib.import_module(f"nexus.{module if compiled else TWINS[module]}"), compiled
+
+
+@pytest.mark.parametrize("module", sorted(TWINS))
+def test_stub_names_match_the_twin(module: str, twin: ModuleType) -> None:
+    implementation, compiled = _implementation(module, twin)
+    classes, names = _stub(module)
+    only_compiled = COMPILED_ONLY.get(module, set())
+    public = {name for name in names if not name.startswith("_")}
+    if compiled:
+        missing = [name for name in names if not hasattr(implementation, name)]
+        assert not missing, f"{module}: in the stub, not in the compiled module: {missing}"
+        exported = getattr(implementation, "__all__", None)
+        if exported is not None:
+            assert set(exported) == public, module
     else:
-        assert all(hasattr(twin, name) for name in names)
-    assert isinstance(twin.ATOMIC_IMPLEMENTATION, str)
+        assert set(names) - only_compiled == set(implementation.__all__), module
+        assert not [name for name in only_compiled if hasattr(implementation, name)], module
     for class_name, members in classes.items():
-        cls = getattr(twin, class_name)
+        cls = getattr(implementation, class_name)
         expected = set(members)
-        if twin is not _counters_py:
+        if compiled:
             expected.discard("__init__")  # a cdef class takes its arguments in __cinit__
-        assert _public_members(cls) == expected, class_name
+        where = f"{module}.{class_name}"
+        assert _public_members(cls) - {"__init__"} == expected - {"__init__"}, where
 
 
-def test_stub_signatures_match_the_twin(twin: ModuleType) -> None:
-    classes, _ = _stub()
-    compiled = twin is not _counters_py
+@pytest.mark.parametrize("module", sorted(TWINS))
+def test_stub_signatures_match_the_twin(module: str, twin: ModuleType) -> None:
+    implementation, compiled = _implementation(module, twin)
+    classes, names = _stub(module)
+    checks: list[tuple[str, Member, Member | None]] = []
     for class_name, members in classes.items():
-        cls = getattr(twin, class_name)
+        cls = getattr(implementation, class_name)
         for name, stub_member in members.items():
-            if compiled and name in ("__init__", "__repr__", "__len__"):
+            if compiled and name in SLOT_WRAPPERS:
                 continue  # slot wrappers of a cdef class carry no Python signature
-            runtime = _runtime_member(cls, name)
-            where = f"{class_name}.{name}"
-            assert runtime is not None, where
-            assert runtime.kind == stub_member.kind, where
-            if runtime.kind == "property":
-                if runtime.returns is not None:
-                    assert runtime.returns == stub_member.returns, where
-                continue
-            assert [p.name for p in runtime.params] == [p.name for p in stub_member.params], where
-            assert [p.default for p in runtime.params] == [p.default for p in stub_member.params], (
-                where
-            )
-            if not compiled:  # the pure twin is annotated exactly like the stub
-                assert runtime.params == stub_member.params, where
+            checks.append((f"{class_name}.{name}", stub_member, _runtime_member(cls, name)))
+    for name, stub_function in names.items():
+        if stub_function is not None and hasattr(implementation, name):
+            runtime_function = _runtime_function(getattr(implementation, name))
+            checks.append((name, stub_function, runtime_function))
+    for where, stub_member, runtime in checks:
+        where = f"{module}.{where}"
+        assert runtime is not None, where
+        assert runtime.kind == stub_member.kind, where
+        if runtime.kind == "property":
+            if runtime.returns is not None:
                 assert runtime.returns == stub_member.returns, where
-
-
-def test_stub_test_hooks_match_the_compiled_module(twin: ModuleType) -> None:
-    if twin is _counters_py:
-        return  # the pure twin has no test hooks; test_stub_names_match_the_twin checks that
-    tree = ast.parse(STUB.read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
-            stub_member = _stub_function(node)
-            runtime = inspect.signature(getattr(twin, node.name))
-            assert [p.name for p in stub_member.params] == list(runtime.parameters), node.name
+            continue
+        assert [p.name for p in runtime.params] == [p.name for p in stub_member.params], where
+        assert [p.default for p in runtime.params] == [p.default for p in stub_member.params], where
+        if not compiled:  # the pure twin is annotated exactly like the stub
+            assert runtime.params == stub_member.params, where
+            assert runtime.returns == stub_member.returns, where
