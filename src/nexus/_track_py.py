@@ -24,7 +24,7 @@ from nexus._validate import U32_MAX, check_str, describe
 if TYPE_CHECKING:
     from nexus.backend import Backend
 
-__all__ = ["RECORD_LATENCY_MODES", "Track", "check_record_latency", "registry_track", "track_slow"]
+__all__ = ["RECORD_LATENCY_MODES", "Track", "check_record_latency", "registry_track"]
 
 RECORD_LATENCY_MODES = ("success", "always", "never")
 """When ``Track`` feeds the elapsed time to ``update_latency``."""
