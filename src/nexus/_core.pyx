@@ -16,9 +16,16 @@ them inside a critical section, which is free with a GIL and a per-object lock w
 cimport cython
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF
-from libc.stdint cimport uint32_t
+from libc.stdint cimport uint32_t, uint64_t
 
-from nexus._counters cimport Counters, CounterTable, nexus_ema_update_u32
+from nexus._counters cimport (
+    Counters,
+    CounterTable,
+    nexus_decrement_saturating_u32,
+    nexus_ema_update_u32,
+    nexus_increment_u32,
+    nexus_increment_u64,
+)
 
 from nexus._validate import check_str, latency_error
 
@@ -66,6 +73,19 @@ cdef inline object _get(dict mapping, object key, object default):
 
 cdef tuple _EMPTY = ()
 cdef type _METHOD_DESCRIPTOR = type(dict.get)
+
+
+cdef inline Counters _counters_of(CounterTable table, object backend_id):
+    """The ``Counters`` of ``backend_id``: the table's own lookup, with the exact-str hit inlined."""
+    cdef PyObject *found
+    cdef Counters result
+    if PyUnicode_CheckExact(backend_id):
+        found = nexus_core_dict_get(table._by_id, backend_id)
+        if found is not NULL:
+            result = <Counters>found
+            Py_DECREF(result)  # the lookup's reference; result holds its own
+            return result
+    return table._lookup(backend_id)  # normalises the id, or raises the error the table raises
 
 
 cdef inline uint32_t _latency_arg(object value) except? 0xFFFFFFFF:
@@ -219,37 +239,63 @@ cdef class RegistryCore:
 
     # ---- counters (lock-free, atomic) -------------------------------------------------------------
 
+    # With the compiled CounterTable the operations below run the atomics inline; every path that
+    # is not the plain success (overflow, decrement at 0) is handed to the Counters' own method,
+    # which redoes the check and raises or logs exactly as it always does. With any other table
+    # (the pure twin) the table's bound method is called.
+
     def increment_pending(self, backend_id):
         """Atomically add a request in flight; returns the new value (``OverflowError`` at 2**32-1)."""
         cdef CounterTable table
+        cdef Counters counters
+        cdef uint32_t result
         cdef object call
         with cython.critical_section(self):
             table = self._compiled_table
-            call = self._increment_pending
         if table is not None:
-            return table._lookup(backend_id)._increment_pending()
+            counters = _counters_of(table, backend_id)
+            if nexus_increment_u32(&counters._pending, &result):
+                return result
+            return counters._increment_pending()  # at the maximum: raises OverflowError
+        with cython.critical_section(self):
+            call = self._increment_pending
         return call(backend_id)
 
     def decrement_pending(self, backend_id):
         """Atomically take a request off, saturating at 0 (a WARNING is logged there); new value."""
         cdef CounterTable table
+        cdef Counters counters
+        cdef uint32_t before
         cdef object call
         with cython.critical_section(self):
             table = self._compiled_table
-            call = self._decrement_pending
         if table is not None:
-            return table._lookup(backend_id)._decrement_pending()
+            counters = _counters_of(table, backend_id)
+            before = nexus_decrement_saturating_u32(&counters._pending)
+            if before != 0:
+                return before - 1
+            # Nothing was pending: the Counters' own decrement logs the warning (or, if a request
+            # was added meanwhile, takes that one off - as if this call had come just after it).
+            return counters._decrement_pending()
+        with cython.critical_section(self):
+            call = self._decrement_pending
         return call(backend_id)
 
     def increment_total_requests(self, backend_id):
         """Atomically count one more request (64-bit); returns the new value."""
         cdef CounterTable table
+        cdef Counters counters
+        cdef uint64_t result
         cdef object call
         with cython.critical_section(self):
             table = self._compiled_table
-            call = self._increment_total_requests
         if table is not None:
-            return table._lookup(backend_id)._increment_total()
+            counters = _counters_of(table, backend_id)
+            if nexus_increment_u64(&counters._total, &result):
+                return result
+            return counters._increment_total()  # at the maximum: raises OverflowError
+        with cython.critical_section(self):
+            call = self._increment_total_requests
         return call(backend_id)
 
     def update_latency(self, backend_id, latency_ms, /):
@@ -259,9 +305,10 @@ cdef class RegistryCore:
         cdef object call
         with cython.critical_section(self):
             table = self._compiled_table
-            call = self._update_latency
         if table is not None:
-            counters = table._lookup(backend_id)
+            counters = _counters_of(table, backend_id)
             nexus_ema_update_u32(&counters._latency, _latency_arg(latency_ms))
             return None
+        with cython.critical_section(self):
+            call = self._update_latency
         call(backend_id, latency_ms)
