@@ -48,15 +48,18 @@ class RegistryCore:
 
     _backends: dict[str, Backend]
     _by_model: dict[str, tuple[Backend, ...]]
+    _all_backends: tuple[Backend, ...]
+    _healthy_backends: tuple[Backend, ...]
+    _counter_table: Any
 
     def __new__(cls, *args: Any, **kwargs: Any) -> RegistryCore:
         # Like the compiled twin's __cinit__: runs whatever __init__ a subclass has.
         self = super().__new__(cls)
         self._backends = {}
         self._by_model = {}
-        self._all_backends: tuple[Backend, ...] = _EMPTY
-        self._healthy_backends: tuple[Backend, ...] = _EMPTY
-        self._counter_table: Any = None
+        self._all_backends = _EMPTY
+        self._healthy_backends = _EMPTY
+        self._counter_table = None
         return self
 
     @property

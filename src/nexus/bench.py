@@ -508,7 +508,7 @@ def _w7(
     spec: FleetSpec,
     duration_s: float,
     progress: Progress,
-) -> dict:
+) -> dict[str, dict[str, float]]:
     """w1 alone and with a writer thread, per registry (see ``_readers_during_writes``)."""
     model_id = spec.model_pool[len(spec.model_pool) // 2]
     results = {}
@@ -603,7 +603,7 @@ def _w1_flatness(flavour: Flavour, small: int, large: int, rounds: int) -> dict[
 
 def _time_builds(
     flavours_: list[Flavour], spec: FleetSpec, rounds: int, progress: Progress
-) -> dict:
+) -> dict[str, float]:
     best = {f.name: float("inf") for f in flavours_}
     for index in range(rounds):
         progress.step(f"round {index + 1}/{rounds}")
@@ -822,9 +822,9 @@ def render(results: dict[str, Any]) -> str:
         "w6 healthy": "w6 get_healthy_backends",
         "w6 get": "w6 get_backend(id)",
     }
-    for row in ("w1", "w2 inc", "w2 dec", "w2 pair", "w6 healthy", "w6 get", "w3"):
+    for key in ("w1", "w2 inc", "w2 dec", "w2 pair", "w6 healthy", "w6 get", "w3"):
         rows.append(
-            [labels[row], *[ns(per_op[row][n]) for n in names], target_text(row), *verdict(row)]
+            [labels[key], *[ns(per_op[key][n]) for n in names], target_text(key), *verdict(key)]
         )
     flat = results["w1_flatness_ns"]
     small, large = sorted(next(iter(flat.values())), key=int) if flat else ("10", "10000")
@@ -871,7 +871,7 @@ def render(results: dict[str, Any]) -> str:
     )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     for index, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
+        cells: list[str] = [row[0].ljust(widths[0])] + [
             cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
         ]
         lines.append("  ".join(cells).rstrip())
