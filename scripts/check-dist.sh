@@ -59,7 +59,10 @@ for required in nexus/__init__.py nexus/py.typed nexus/_counters.pyi nexus/_coun
     grep -qx "$required" "$work/wheel.txt" || fail "wheel lacks $required"
 done
 grep -qE '^nexus/_counters\..*(so|pyd)$' "$work/wheel.txt" || fail "wheel has no compiled _counters"
-if grep -E '\.c$|\.o$|^src/|^tests/' "$work/wheel.txt"; then fail "wheel carries build leftovers"; fi
+if grep -E '\.(c|o|pyx)$|^src/|^tests/' "$work/wheel.txt"; then fail "wheel carries build leftovers"; fi
+for required in nexus/_counters.pxd nexus/_atomic.h; do  # what `cimport nexus._counters` needs
+    grep -qx "$required" "$work/wheel.txt" || fail "wheel lacks $required"
+done
 sed 's/^/   /' "$work/wheel.txt"
 
 echo "== metadata version = nexus/_version.py"
