@@ -164,3 +164,24 @@ def test_subclass_init_runs_after_the_core_is_set_up(core: ModuleType) -> None:
 
     sub = Sub("hello")
     assert sub.get_backend("x") == "hello" and sub.label == "hello"
+
+
+def test_registry_does_not_shadow_the_core() -> None:
+    # With the compiled core, Registry holds its own C method descriptors (so CPython's specialised
+    # call path applies); with the pure one it simply inherits. A Python method of the same name
+    # on Registry would silently put a Python frame back on every request.
+    compiled = selector.RegistryCore.__module__ == "nexus._core"
+    core = importlib.import_module(selector.RegistryCore.__module__)
+    for name in core.HOT_METHODS:
+        own = nexus.Registry.__dict__.get(name)
+        if compiled:
+            assert type(own) is type(dict.get), name
+            assert own.__objclass__ is nexus.Registry, name
+        else:
+            assert own is None, name
+            assert getattr(nexus.Registry, name) is getattr(core.RegistryCore, name)
+
+
+def test_own_methods_refuses_other_classes(core: ModuleType) -> None:
+    with pytest.raises(TypeError):
+        core.RegistryCore.own_methods(dict)
