@@ -1,4 +1,5 @@
-# cython: language_level=3, freethreading_compatible=True, embedsignature=True, binding=False, always_allow_keywords=False
+# cython: language_level=3, freethreading_compatible=True, embedsignature=True
+# cython: binding=False, always_allow_keywords=False
 """The C base of ``Registry``: its per-request calls, C end to end. Twin of ``nexus._core_py``.
 
 A router calls ``get_backends_for_model``, ``get_backend`` and the by-id counter operations on every
