@@ -157,3 +157,19 @@ def test_w7_readers_during_writes(benchmark, fleet, model_id, writer):
     benchmark.extra_info["writes"] = writer[0]
     assert len(result) > 50
     assert writer[0] > 0
+
+
+def test_w3_request_cycle_with_track(benchmark, fleet, model_id):
+    if bench.has_select(fleet):
+
+        def cycle() -> None:
+            with fleet.track(fleet.select(model_id, strategy="least_pending")):
+                pass
+    else:
+
+        def cycle() -> None:
+            with fleet.track(bench.pick_least_pending(fleet, model_id).id):
+                pass
+
+    benchmark(cycle)
+    assert all(b.pending_requests == 0 for b in fleet.get_backends_for_model(model_id))

@@ -9,9 +9,11 @@ build a fresh ``list`` under the lock. Nothing in it is deliberately slow.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
@@ -219,6 +221,24 @@ class NaiveRegistry:
             backend = self._require(backend_id)
             old = backend.avg_latency_ms
             backend.avg_latency_ms = latency_ms if old == 0 else (latency_ms + 4 * old) // 5
+
+    @contextlib.contextmanager
+    def track(self, backend_id: str) -> Iterator[NaiveBackend]:
+        """Count one request: pending and total up; on exit pending down, latency if it succeeded."""
+        backend = self.get_backend(backend_id)
+        if backend is None:
+            raise BackendNotFoundError(backend_id)
+        self.increment_pending(backend_id)
+        self.increment_total_requests(backend_id)
+        start = time.monotonic_ns()
+        succeeded = False
+        try:
+            yield backend
+            succeeded = True
+        finally:
+            self.decrement_pending(backend_id)
+            if succeeded:
+                self.update_latency(backend_id, (time.monotonic_ns() - start) // 1_000_000)
 
     def _require(self, backend_id: str) -> NaiveBackend:
         backend = self._backends.get(backend_id)

@@ -432,6 +432,8 @@ _W3_PICK_IN_PYTHON = (
     "_b = pick(r, k); _i = _b.id; r.increment_pending(_i); r.increment_total_requests(_i); "
     "r.update_latency(_i, 42); r.decrement_pending(_i)"
 )
+_W3_TRACK_PICK_IN_PYTHON = "with r.track(pick(r, k).id): pass"
+_W3_TRACK_SELECT = "with r.track(r.select(k, strategy='least_pending')): pass"
 _W3_SELECT = (
     "_b = r.select(k, strategy='least_pending'); _i = _b.id; r.increment_pending(_i); "
     "r.increment_total_requests(_i); r.update_latency(_i, 42); r.decrement_pending(_i)"
@@ -478,6 +480,13 @@ def _per_op_cases(
             Case(("w6 get", name), "r.get_backend(i)", env, context=context),
             Case(("w3", name), w3, {**env, "pick": pick_least_pending}, context=context),
         ]
+        if callable(getattr(registry, "track", None)):
+            track = _W3_TRACK_SELECT if has_select(registry) else _W3_TRACK_PICK_IN_PYTHON
+            cases.append(
+                Case(
+                    ("w3 track", name), track, {**env, "pick": pick_least_pending}, context=context
+                )
+            )
     return cases, notes
 
 
@@ -707,6 +716,8 @@ def _summarise(
         if name in flat:
             r["w1 at 10k / at 10"] = flat[name][large] / flat[name][small]
         r["w3 naive / this"] = per_op["w3"]["naive"] / per_op["w3"][name]
+        if "w3 track" in per_op and name in per_op["w3 track"]:
+            r["w3 track naive / this"] = per_op["w3 track"]["naive"] / per_op["w3 track"][name]
         r["w4 naive / this"] = builds["naive"] / builds[name]
         r["w5 bytes per backend"] = memory[name]
         r["w7 busy / alone (cpu)"] = w7[name]["cpu_ratio"]
@@ -761,6 +772,7 @@ TARGETS: dict[str, tuple[str, str, float]] = {
     "w2 dec": ("w2 dec / floor", "<=", 2.0),
     "w2 pair": ("w2 pair / floor", "<=", 2.0),
     "w3": ("w3 naive / this", ">=", 10.0),
+    "w3 track": ("w3 track naive / this", ">=", 20.0),  # issue 6's target for select + track
     "w4": ("w4 naive / this", ">=", 5.0),
     "w5": ("w5 bytes per backend", "<=", 2048.0),
     "w6 healthy": ("w6 healthy / floor", "<=", 2.0),
@@ -801,7 +813,7 @@ def render(results: dict[str, Any]) -> str:
         _, op, bound = TARGETS[row]
         if row == "w5":
             return f"{op} {bound / 1024:.0f} KB"
-        if row in ("w3", "w4"):
+        if row in ("w3", "w3 track", "w4"):
             return f"{op} {bound:g}x faster than naive"
         if row in ("w1 flat",):
             return f"{op} {bound:g}x (10k vs 10 backends)"
@@ -819,10 +831,14 @@ def render(results: dict[str, Any]) -> str:
         "w2 dec": "w2 decrement_pending(id)",
         "w2 pair": "w2 increment then decrement, per call",
         "w3": "w3 request cycle",
+        "w3 track": "w3 the same with track()",
         "w6 healthy": "w6 get_healthy_backends",
         "w6 get": "w6 get_backend(id)",
     }
-    for key in ("w1", "w2 inc", "w2 dec", "w2 pair", "w6 healthy", "w6 get", "w3"):
+    keys = ["w1", "w2 inc", "w2 dec", "w2 pair", "w6 healthy", "w6 get", "w3"]
+    if "w3 track" in per_op:
+        keys.append("w3 track")
+    for key in keys:
         rows.append(
             [labels[key], *[ns(per_op[key][n]) for n in names], target_text(key), *verdict(key)]
         )
