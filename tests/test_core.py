@@ -106,16 +106,19 @@ def test_non_str_key_is_a_type_error_naming_the_field(
         ("update_latency", ("b1", 5)),
     ],
 )
-def test_hot_methods_take_positional_arguments_only(
+def test_hot_methods_take_the_api_parameter_names(
     core: ModuleType, twin: ModuleType, method: str, args: tuple
 ) -> None:
     c = core.RegistryCore()
     c._table = twin.CounterTable()
     c._table.add("b1", twin.Counters("b1"))
-    getattr(c, method)(*args)  # positionally: fine
-    names = ("model_id",) if method == "get_backends_for_model" else ("backend_id", "latency_ms")
+    by_position = getattr(c, method)(*args)
+    names = ("model_id",) if method == "get_backends_for_model" else ("id", "latency_ms")
+    by_keyword = getattr(c, method)(**dict(zip(names, args, strict=False)))
+    if method in ("get_backend", "get_backends_for_model", "update_latency"):
+        assert by_keyword == by_position
     with pytest.raises(TypeError):
-        getattr(c, method)(**dict(zip(names, args, strict=False)))
+        getattr(c, method)(*args, unexpected=1)
 
 
 def test_counter_calls_go_to_the_current_table(core: ModuleType, twin: ModuleType) -> None:

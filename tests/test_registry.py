@@ -733,3 +733,23 @@ def test_empty_backend_id_is_a_value_error(method, populated):
 def test_empty_backend_id_is_not_found_by_get_backend(populated):
     assert populated.get_backend("") is None
     assert "" not in populated
+
+
+def test_methods_accept_the_api_parameter_names_as_keywords(registry, make_backend):
+    # API.md names the parameters: id, model_id, status, error, models, latency_ms, instance, url.
+    registry.add_backend(backend=make_backend("b1", models=["m"]))
+    assert registry.get_backend(id="b1").id == "b1"
+    assert [b.id for b in registry.get_backends_for_model(model_id="m")] == ["b1"]
+    registry.update_status(id="b1", status="healthy", error=None)
+    assert registry.get_healthy_backends()[0].id == "b1"
+    assert registry.increment_pending(id="b1") == 1
+    assert registry.decrement_pending(id="b1") == 0
+    assert registry.increment_total_requests(id="b1") == 1
+    registry.update_latency(id="b1", latency_ms=40)
+    registry.update_latency("b1", latency_ms=40)
+    assert registry.get_backend("b1").avg_latency_ms == 40
+    registry.update_models(id="b1", models=[Model("m2")])
+    registry.set_mdns_instance(id="b1", instance="svc._ollama._tcp")
+    assert registry.find_by_mdns_instance(instance="svc._ollama._tcp") == "b1"
+    assert registry.has_backend_url(url="http://b1.local:11434/")
+    assert registry.remove_backend(id="b1").id == "b1"

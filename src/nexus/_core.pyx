@@ -1,5 +1,5 @@
 # cython: language_level=3, freethreading_compatible=True, embedsignature=True
-# cython: binding=False, always_allow_keywords=False
+# cython: binding=False
 """The C base of ``Registry``: its per-request calls, C end to end. Twin of ``nexus._core_py``.
 
 A router calls ``get_backends_for_model``, ``get_backend`` and the by-id counter operations on every
@@ -209,11 +209,11 @@ cdef class RegistryCore:
 
     # ---- reads (lock-free) ------------------------------------------------------------------------
 
-    def get_backend(self, backend_id):
+    def get_backend(self, id):
         """The backend with this id, or ``None``."""
-        if PyUnicode_CheckExact(backend_id):
-            return _get(self._backends, backend_id, None)
-        return _get(self._backends, check_str(backend_id, "backend_id"), None)
+        if PyUnicode_CheckExact(id):
+            return _get(self._backends, id, None)
+        return _get(self._backends, check_str(id, "backend_id"), None)
 
     def get_backends_for_model(self, model_id):
         """Every backend serving ``model_id``, from the model index (empty if none)."""
@@ -245,7 +245,7 @@ cdef class RegistryCore:
     # which redoes the check and raises or logs exactly as it always does. With any other table
     # (the pure twin) the table's bound method is called.
 
-    def increment_pending(self, backend_id):
+    def increment_pending(self, id):
         """Atomically add a request in flight; returns the new value (``OverflowError`` at 2**32-1)."""
         cdef CounterTable table
         cdef Counters counters
@@ -254,15 +254,15 @@ cdef class RegistryCore:
         with cython.critical_section(self):
             table = self._compiled_table
         if table is not None:
-            counters = _counters_of(table, backend_id)
+            counters = _counters_of(table, id)
             if nexus_increment_u32(&counters._pending, &result):
                 return result
             return counters._increment_pending()  # at the maximum: raises OverflowError
         with cython.critical_section(self):
             call = self._increment_pending
-        return call(backend_id)
+        return call(id)
 
-    def decrement_pending(self, backend_id):
+    def decrement_pending(self, id):
         """Atomically take a request off, saturating at 0 (a WARNING is logged there); new value."""
         cdef CounterTable table
         cdef Counters counters
@@ -271,7 +271,7 @@ cdef class RegistryCore:
         with cython.critical_section(self):
             table = self._compiled_table
         if table is not None:
-            counters = _counters_of(table, backend_id)
+            counters = _counters_of(table, id)
             before = nexus_decrement_saturating_u32(&counters._pending)
             if before != 0:
                 return before - 1
@@ -280,9 +280,9 @@ cdef class RegistryCore:
             return counters._decrement_pending()
         with cython.critical_section(self):
             call = self._decrement_pending
-        return call(backend_id)
+        return call(id)
 
-    def increment_total_requests(self, backend_id):
+    def increment_total_requests(self, id):
         """Atomically count one more request (64-bit); returns the new value."""
         cdef CounterTable table
         cdef Counters counters
@@ -291,15 +291,15 @@ cdef class RegistryCore:
         with cython.critical_section(self):
             table = self._compiled_table
         if table is not None:
-            counters = _counters_of(table, backend_id)
+            counters = _counters_of(table, id)
             if nexus_increment_u64(&counters._total, &result):
                 return result
             return counters._increment_total()  # at the maximum: raises OverflowError
         with cython.critical_section(self):
             call = self._increment_total_requests
-        return call(backend_id)
+        return call(id)
 
-    def update_latency(self, backend_id, latency_ms, /):
+    def update_latency(self, id, latency_ms):
         """Fold a latency sample (int ms) into the EMA: ``new = (sample + 4*old) // 5``, atomically."""
         cdef CounterTable table
         cdef Counters counters
@@ -307,9 +307,9 @@ cdef class RegistryCore:
         with cython.critical_section(self):
             table = self._compiled_table
         if table is not None:
-            counters = _counters_of(table, backend_id)
+            counters = _counters_of(table, id)
             nexus_ema_update_u32(&counters._latency, _latency_arg(latency_ms))
             return None
         with cython.critical_section(self):
             call = self._update_latency
-        call(backend_id, latency_ms)
+        call(id, latency_ms)

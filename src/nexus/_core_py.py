@@ -91,13 +91,13 @@ class RegistryCore:
 
     # ---- reads (lock-free) ------------------------------------------------------------------------
 
-    def get_backend(self, backend_id: str, /) -> Backend | None:
+    def get_backend(self, id: str) -> Backend | None:
         """The backend with this id, or ``None``."""
-        if type(backend_id) is not str:
-            backend_id = check_str(backend_id, "backend_id")
-        return self._backends.get(backend_id)
+        if type(id) is not str:
+            id = check_str(id, "backend_id")
+        return self._backends.get(id)
 
-    def get_backends_for_model(self, model_id: str, /) -> tuple[Backend, ...]:
+    def get_backends_for_model(self, model_id: str) -> tuple[Backend, ...]:
         """Every backend serving ``model_id``, from the model index (empty if none)."""
         if type(model_id) is not str:
             model_id = check_str(model_id, "model_id")
@@ -116,21 +116,21 @@ class RegistryCore:
 
     # ---- counters (lock-free, atomic) -------------------------------------------------------------
 
-    def increment_pending(self, backend_id: str, /) -> int:
+    def increment_pending(self, id: str) -> int:
         """Atomically add a request in flight; returns the new value (``OverflowError`` at 2**32-1)."""
-        return self._counter_table.increment_pending(backend_id)  # type: ignore[no-any-return]
+        return self._counter_table.increment_pending(id)  # type: ignore[no-any-return]
 
-    def decrement_pending(self, backend_id: str, /) -> int:
+    def decrement_pending(self, id: str) -> int:
         """Atomically take a request off, saturating at 0 (a WARNING is logged there); new value."""
-        return self._counter_table.decrement_pending(backend_id)  # type: ignore[no-any-return]
+        return self._counter_table.decrement_pending(id)  # type: ignore[no-any-return]
 
-    def increment_total_requests(self, backend_id: str, /) -> int:
+    def increment_total_requests(self, id: str) -> int:
         """Atomically count one more request (64-bit); returns the new value."""
-        return self._counter_table.increment_total_requests(backend_id)  # type: ignore[no-any-return]
+        return self._counter_table.increment_total_requests(id)  # type: ignore[no-any-return]
 
-    def update_latency(self, backend_id: str, latency_ms: int, /) -> None:
+    def update_latency(self, id: str, latency_ms: int) -> None:
         """Fold a latency sample (int ms) into the EMA: ``new = (sample + 4*old) // 5``, atomically."""
-        self._counter_table.update_latency(backend_id, latency_ms)
+        self._counter_table.update_latency(id, latency_ms)
 
     @staticmethod
     def own_methods(cls: type[RegistryCore]) -> type[RegistryCore]:

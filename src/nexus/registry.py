@@ -127,9 +127,9 @@ class Registry(counters.RegistryCore):
             for backend in batch:
                 object.__setattr__(backend, "_owner", self)
 
-    def remove_backend(self, backend_id: str) -> Backend:
+    def remove_backend(self, id: str) -> Backend:
         """Drop a backend and its model-index entries; returns it. Unknown id: ``BackendNotFoundError``."""
-        key = _check_backend_id(backend_id)
+        key = _check_backend_id(id)
         with self._lock:
             backend = self._require(key)
             del self._backends[key]
@@ -191,10 +191,10 @@ class Registry(counters.RegistryCore):
     # ---- writes ---------------------------------------------------------------------------------
 
     def update_status(
-        self, backend_id: str, status: BackendStatus | str, error: str | None = None
+        self, id: str, status: BackendStatus | str, error: str | None = None
     ) -> None:
         """Set status, ``last_health_check`` = now (UTC) and ``last_error = error`` in one step."""
-        key = _check_backend_id(backend_id)
+        key = _check_backend_id(id)
         new_status = check_enum(BackendStatus, status, "status")
         new_error = check_optional_str(error, "error")
         with self._lock:
@@ -209,9 +209,9 @@ class Registry(counters.RegistryCore):
                 self._healthy = _without(self._healthy, backend)
                 self._unindex_candidates(backend, backend._models)
 
-    def update_models(self, backend_id: str, models: Iterable[Model]) -> None:
+    def update_models(self, id: str, models: Iterable[Model]) -> None:
         """Replace a backend's models and their index entries (readers see old or new, never a mix)."""
-        key = _check_backend_id(backend_id)
+        key = _check_backend_id(id)
         new_models = check_models(models)
         with self._lock:
             backend = self._require(key)
@@ -228,9 +228,9 @@ class Registry(counters.RegistryCore):
                 self._unindex_candidates(backend, [m for m in old_models if m.id not in new_ids])
                 self._index_candidates(backend, new_models)  # replaces the entries of kept ids
 
-    def set_mdns_instance(self, backend_id: str, instance: str) -> None:
+    def set_mdns_instance(self, id: str, instance: str) -> None:
         """Record the backend's mDNS instance name in its metadata under ``"mdns_instance"``."""
-        key = _check_backend_id(backend_id)
+        key = _check_backend_id(id)
         name = check_str(instance, "instance")
         with self._lock:
             backend = self._require(key)
