@@ -190,9 +190,7 @@ class Registry(counters.RegistryCore):
 
     # ---- writes ---------------------------------------------------------------------------------
 
-    def update_status(
-        self, id: str, status: BackendStatus | str, error: str | None = None
-    ) -> None:
+    def update_status(self, id: str, status: BackendStatus | str, error: str | None = None) -> None:
         """Set status, ``last_health_check`` = now (UTC) and ``last_error = error`` in one step."""
         key = _check_backend_id(id)
         new_status = check_enum(BackendStatus, status, "status")
