@@ -6,6 +6,7 @@ its ``Model`` list and health, keeps a model -> backends index, and tracks live 
 
 import logging
 
+from nexus._select_py import STRATEGIES, SmartWeights
 from nexus._version import __version__
 from nexus.backend import Backend, BackendView
 from nexus.config import load_config
@@ -16,6 +17,7 @@ from nexus.model import Model
 from nexus.registry import Registry
 
 __all__ = [
+    "STRATEGIES",
     "USING_EXTENSION",
     "Backend",
     "BackendNotFoundError",
@@ -28,6 +30,7 @@ __all__ = [
     "Model",
     "Registry",
     "RegistryError",
+    "SmartWeights",
     "__version__",
     "load_config",
 ]
