@@ -461,6 +461,8 @@ def seeded_registry() -> Registry:
 @given(calls=st.lists(method_calls(), min_size=1, max_size=12))
 @example(calls=[("add_backends", [Make("hostile")], {})])  # found: the iteration error leaked
 @example(calls=[("add_backends", [Make("hostile_iterable")], {})])
+@example(calls=[("to_json", [], {"indent": Make("hostile")})])  # found: leaked from json.dumps
+@example(calls=[("to_json", [], {"indent": 10**100})])  # found: OverflowError from json.dumps
 def test_fuzz_every_registry_method(calls: list[tuple[str, list[Any], dict[str, Any]]]) -> None:
     """Random calls with valid and hostile arguments; a rejected call changes nothing."""
     registry = seeded_registry()
@@ -608,3 +610,23 @@ def test_load_config_with_hostile_fspath_result_is_a_config_error(tmp_path) -> N
     missing = HostileStr(str(tmp_path / "missing.toml"))
     with pytest.raises(nexus.ConfigError, match="cannot read the configuration file"):
         load_config(BadPath(missing))
+
+
+@pytest.mark.parametrize("indent", [10**100, 2**40, -1, 101])
+def test_to_json_refuses_an_indent_json_cannot_build(indent: int) -> None:
+    """Regression: ``json.dumps`` builds ``" " * indent`` (OverflowError, or MemoryError)."""
+    with pytest.raises(ValueError, match="indent"):
+        seeded_registry().to_json(indent=indent)
+
+
+@pytest.mark.parametrize("indent", [True, 1.5, "  ", Hostile()])
+def test_to_json_refuses_an_indent_of_another_type(indent: object) -> None:
+    with pytest.raises(TypeError, match="indent"):
+        seeded_registry().to_json(indent=indent)
+
+
+def test_to_json_indent_still_works() -> None:
+    registry = seeded_registry()
+    assert registry.to_json(indent=2).startswith('{\n  "backends"')
+    assert registry.to_json(indent=0).startswith('{\n"backends"')
+    assert "\n" not in registry.to_json()

@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from nexus import counters
-from nexus._validate import check_enum, check_optional_str, check_str, describe
+from nexus._validate import check_enum, check_int, check_optional_str, check_str, describe
 from nexus.backend import Backend, Health, check_models, utc_now
 from nexus.enums import BackendStatus
 from nexus.errors import BackendNotFoundError, DuplicateBackendError
@@ -341,7 +341,10 @@ class Registry(counters.RegistryCore):
         return {"backends": [backend.view().to_dict() for backend in backends]}
 
     def to_json(self, *, indent: int | None = None) -> str:
-        """``to_dict()`` as JSON text."""
+        """``to_dict()`` as JSON text; ``indent``: ``None`` (one line) or spaces per level, 0..100."""
+        if indent is not None:
+            # json.dumps would build " " * indent: a huge int is an OverflowError or a MemoryError.
+            indent = check_int(indent, "indent", 0, 100)
         return json.dumps(self.to_dict(), indent=indent)
 
     # ---- internals (call with the lock held) ----------------------------------------------------
