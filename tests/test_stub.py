@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import types
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -116,9 +117,13 @@ _KINDS = {
 
 
 def _runtime_function(function: Any, kind: str = "method") -> Member:
+    # A compiled method built with binding=False is a plain C method: no signature to compare
+    # (3.13+ reports a generic ``(self, object, /)`` for a one-argument one).
+    if isinstance(function, (types.MethodDescriptorType, types.BuiltinFunctionType)):
+        return Member(kind, None, None)
     try:
         signature = inspect.signature(function)
-    except ValueError:  # a compiled method built with binding=False: no signature to compare
+    except ValueError:
         return Member(kind, None, None)
     params = tuple(
         Param(
