@@ -4,11 +4,12 @@
 # twin) is in use, and run the test suite against the installed wheel. Prints a table and exits
 # non-zero if any interpreter fails (or is missing, unless --skip-missing).
 #
-#   scripts/version-matrix.sh [--skip-missing] [--keep] [--exclude LABEL]... [--python PATH]...
-#                             [-- PYTEST_ARGS...]
+#   scripts/version-matrix.sh [--skip-missing] [--committed] [--keep] [--exclude LABEL]...
+#                             [--python PATH]... [-- PYTEST_ARGS...]
 #
 #   --skip-missing  an expected interpreter that is not installed is reported as "missing" and
 #                   skipped instead of failing the run (CI on a fresh machine of the same image)
+#   --committed     build the sdist from `git archive HEAD` (default: the working tree as it is)
 #   --keep          keep the work directory (sdist, wheels, venvs, logs) and print its path
 #   --exclude LABEL leave out one default interpreter (e.g. 3.13t when another CI leg tests it),
 #                   listed as "excluded" in the table (repeatable)
@@ -24,6 +25,7 @@ set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 skip_missing=0
 keep=0
+committed=0
 explicit=()
 excluded=" "
 pytest_args=()
@@ -31,10 +33,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --skip-missing) skip_missing=1 ;;
         --keep) keep=1 ;;
+        --committed) committed=1 ;;
         --python) explicit+=("$2"); shift ;;
         --exclude) excluded+="$2 "; shift ;;
         --) shift; pytest_args=("$@"); break ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "version-matrix: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -101,7 +104,14 @@ fi
 echo "== sdist (built once with $($builder --version 2>&1))"
 "$builder" -m venv "$work/tools" && "$work/tools/bin/python" -m pip install --quiet build >"$work/tools.log" 2>&1 \
     || { echo "cannot install 'build'" >&2; exit 1; }
-if ! "$work/tools/bin/python" -m build --sdist --outdir "$work/dist" "$repo" >"$work/sdist.log" 2>&1; then
+source_tree=$repo
+if [ "$committed" = 1 ]; then
+    source_tree="$work/tree"
+    mkdir -p "$source_tree" && git -C "$repo" archive --format=tar HEAD | tar -x -C "$source_tree" \
+        || { echo "version-matrix: git archive HEAD failed" >&2; exit 1; }
+    echo "   from the committed tree: $(git -C "$repo" log -1 --format='%h %s' | cut -c1-70)"
+fi
+if ! "$work/tools/bin/python" -m build --sdist --outdir "$work/dist" "$source_tree" >"$work/sdist.log" 2>&1; then
     tail -30 "$work/sdist.log" >&2
     echo "version-matrix: building the sdist failed" >&2
     exit 1
@@ -116,7 +126,7 @@ version=$(sed -n 's/^Version: //p' "$unpacked/PKG-INFO")
 # only find the installed wheel (never src/).
 suite="$work/suite"
 mkdir -p "$suite" && cp -r "$unpacked/tests" "$unpacked/pyproject.toml" "$unpacked/README.md" "$suite/"
-cp "$repo/scripts/check_extension.py" "$suite/"
+cp "$unpacked/scripts/check_extension.py" "$suite/" 2>/dev/null || cp "$repo/scripts/check_extension.py" "$suite/"
 
 # ---- one interpreter -------------------------------------------------------------------------------
 
