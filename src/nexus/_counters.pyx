@@ -292,6 +292,8 @@ def _hammer(Counters counters not None, str op not None, int threads, uint64_t o
         raise ValueError(f"op must be one of {sorted(_HAMMER_OPS)}, got {op!r}")
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
+    if low > high:
+        raise ValueError(f"low must be <= high, got {low} > {high}")
     start = threading.Barrier(threads)
     results = [None] * threads
 
