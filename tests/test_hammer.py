@@ -187,3 +187,5 @@ def test_hammer_rejects_bad_arguments(backend: nexus.Backend) -> None:
         _counters._hammer(backend._counters, "increment", 0, 1)
     with pytest.raises(ValueError, match="low must be <= high"):
         _counters._hammer_one_thread(backend._counters, "ema", 1, 5, 4)
+    with pytest.raises(ValueError, match="low must be <= high"):
+        _counters._hammer(backend._counters, "ema", 2, 1, 5, 4)  # before any thread starts
