@@ -390,13 +390,18 @@ def test_stress_with_removals_in_flight(registry, make_backend):
 
     def work(seed: int) -> None:
         rng = random.Random(seed)
+        tracked = attempts = 0
         try:
-            for _ in range(800):
+            # Until 300 requests were tracked: under the GIL a worker may run whole time slices
+            # while the churner has removed every backend it picks.
+            while tracked < 300 and attempts < 200_000:
+                attempts += 1
                 backend = rng.choice(backends)
                 try:
                     track = registry.track(backend.id)
                 except BackendNotFoundError:
                     continue
+                tracked += 1
                 try:
                     with track:
                         if rng.random() < 0.3:
@@ -417,7 +422,7 @@ def test_stress_with_removals_in_flight(registry, make_backend):
     churner.join()
     assert not errors
     assert [b.pending_requests for b in backends] == [0, 0, 0, 0]
-    assert sum(b.total_requests for b in backends) > 0
+    assert sum(b.total_requests for b in backends) == 3 * 300
 
 
 def test_track_type_follows_the_twin(twin, fleet):
@@ -449,3 +454,38 @@ def test_compiled_track_copes_with_pure_python_backends(monkeypatch, make_backen
             assert backend.pending_requests == 1
         assert backend.pending_requests == 0
     assert backend.total_requests == 2
+
+
+def test_a_shared_track_entered_by_racing_threads_counts_once(registry, make_backend):
+    # One Track shared by threads: exactly one enter wins, the others get RuntimeError, and the
+    # counters move once. (With the GIL the race is rare; the free-threaded leg makes it real.)
+    import threading
+
+    registry.add_backend(make_backend("b1"))
+    for _ in range(200):
+        track = registry.track("b1")
+        barrier = threading.Barrier(4)
+        outcomes: list[str] = []
+
+        def enter(track=track, barrier=barrier, outcomes=outcomes) -> None:
+            barrier.wait()
+            try:
+                track.__enter__()
+                outcomes.append("entered")
+            except RuntimeError:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=enter) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["entered", "refused", "refused", "refused"]
+        assert registry.get_backend("b1").pending_requests == 1
+        exits = [threading.Thread(target=track.__exit__, args=(None, None, None)) for _ in range(4)]
+        for thread in exits:
+            thread.start()
+        for thread in exits:
+            thread.join()
+        assert registry.get_backend("b1").pending_requests == 0
+    assert registry.get_backend("b1").total_requests == 200

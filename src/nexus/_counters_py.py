@@ -35,16 +35,21 @@ class Counters:
     ``OverflowError`` at the maximum and leave the counter there; the pending decrement saturates at 0.
     """
 
-    __slots__ = ("_latency", "_lock", "_pending", "_total", "backend_id")
+    __slots__ = ("_backend_id", "_latency", "_lock", "_pending", "_total")
 
     def __init__(self, backend_id: str) -> None:
         if not isinstance(backend_id, str):
             raise TypeError(f"Counters() argument 'backend_id' must be str, not {type(backend_id)}")
-        self.backend_id = backend_id
+        self._backend_id = backend_id
         self._lock = threading.Lock()
         self._pending = 0
         self._total = 0
         self._latency = 0
+
+    @property
+    def backend_id(self) -> str:
+        """The id of the backend these counters belong to (named in errors and warnings)."""
+        return self._backend_id
 
     @property
     def pending_requests(self) -> int:

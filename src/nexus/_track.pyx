@@ -9,6 +9,8 @@ still never corrupted (each step is atomic), but entering it twice is refused.
 
 import time
 
+cimport cython
+
 from libc.stdint cimport int64_t, uint32_t
 
 from nexus._counters cimport Counters, nexus_ema_update_u32
@@ -27,6 +29,7 @@ cdef enum:
 cdef enum:
     NOT_STARTED = -1
     FINISHED = -2
+    ENTERING = -3  # claimed by one __enter__, counters not yet incremented
 
 cdef dict _MODES = {"success": RECORD_SUCCESS, "always": RECORD_ALWAYS, "never": RECORD_NEVER}
 cdef object _monotonic_ns = time.monotonic_ns
@@ -62,27 +65,38 @@ cdef class Track:
         return f"<Track {self.backend.id!r} {state}>"
 
     def __enter__(self):
-        if self._started != NOT_STARTED:
-            raise RuntimeError("a Track counts one request: create a new one with registry.track()")
-        self._counters._increment_pending()
+        # Claim the Track first: two threads entering one shared Track must not both count.
+        with cython.critical_section(self):
+            if self._started != NOT_STARTED:
+                raise RuntimeError(
+                    "a Track counts one request: create a new one with registry.track()"
+                )
+            self._started = ENTERING
         try:
-            self._counters._increment_total()
+            self._counters._increment_pending()
+            try:
+                self._counters._increment_total()
+            except BaseException:
+                self._counters._decrement_pending()
+                raise
         except BaseException:
-            self._counters._decrement_pending()
+            self._started = FINISHED
             raise
         self._started = _monotonic_ns()
         return self.backend
 
     cdef inline void _finish(self, bint failed) noexcept:
-        cdef int64_t started = self._started
+        cdef int64_t started
         cdef int64_t elapsed_ms
-        if started < 0:  # not entered, or already exited: nothing of ours is pending
-            return
+        with cython.critical_section(self):  # one exit only, even from racing threads
+            started = self._started
+            if started < 0:  # not entered, or already exited: nothing of ours is pending
+                return
+            self._started = FINISHED
         try:
             elapsed_ms = (<int64_t>_monotonic_ns() - started) // 1000000
         except BaseException:  # cannot happen with a working clock; never lose the decrement
             elapsed_ms = 0
-        self._started = FINISHED
         self._counters._decrement_pending()
         if self._record == RECORD_ALWAYS or (self._record == RECORD_SUCCESS and not failed):
             nexus_ema_update_u32(&self._counters._latency,

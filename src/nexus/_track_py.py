@@ -15,6 +15,7 @@ backend and raises nothing; nothing in the registry is touched.
 
 from __future__ import annotations
 
+import threading
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ RECORD_LATENCY_MODES = ("success", "always", "never")
 _NS_PER_MS = 1_000_000
 _NOT_STARTED = -1
 _FINISHED = -2
+_ENTERING = -3  # claimed by one __enter__, counters not yet incremented
+_claim_lock = threading.Lock()  # guards only the state claims below: two compare-and-sets
 
 
 def check_record_latency(value: object) -> str:
@@ -79,14 +82,23 @@ class Track:
         return f"<Track {self._backend.id!r} {state}>"
 
     def __enter__(self) -> Backend:
-        if self._started != _NOT_STARTED:
-            raise RuntimeError("a Track counts one request: create a new one with registry.track()")
+        # Claim the Track first: two threads entering one shared Track must not both count.
+        with _claim_lock:
+            if self._started != _NOT_STARTED:
+                raise RuntimeError(
+                    "a Track counts one request: create a new one with registry.track()"
+                )
+            self._started = _ENTERING
         counters = self._counters
-        counters.increment_pending()
         try:
-            counters.increment_total_requests()
+            counters.increment_pending()
+            try:
+                counters.increment_total_requests()
+            except BaseException:
+                counters.decrement_pending()
+                raise
         except BaseException:
-            counters.decrement_pending()
+            self._started = _FINISHED
             raise
         self._started = time.monotonic_ns()
         return self._backend
@@ -97,11 +109,12 @@ class Track:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        started = self._started
-        if started < 0:  # not entered, or already exited: nothing of ours is pending
-            return
+        with _claim_lock:  # one exit only, even from racing threads
+            started = self._started
+            if started < 0:  # not entered, or already exited: nothing of ours is pending
+                return
+            self._started = _FINISHED
         elapsed_ms = (time.monotonic_ns() - started) // _NS_PER_MS
-        self._started = _FINISHED
         counters = self._counters
         counters.decrement_pending()
         record = self._record
