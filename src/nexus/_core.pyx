@@ -10,7 +10,7 @@ table (C as well when the compiled ``CounterTable`` is in use).
 
 Thread safety: the two dicts are created here, mutated in place by the registry under its write
 lock and never rebound; every value is fetched with a strong reference (``PyDict_GetItemRef`` on
-3.13+). The published tuples and the counter table are replaced whole by writers; readers load
+3.13+, ``_pydict.h``). The published tuples and the counter table are replaced whole by writers; readers load
 them inside a critical section, which is free with a GIL and a per-object lock without one.
 """
 
@@ -22,50 +22,29 @@ from libc.stdint cimport uint32_t, uint64_t
 from nexus._counters cimport (
     Counters,
     CounterTable,
+    latency_arg,
+    nexus_dict_get_ref,
     nexus_decrement_saturating_u32,
     nexus_ema_update_u32,
     nexus_increment_u32,
     nexus_increment_u64,
 )
 
-from nexus._validate import check_str, latency_error
+from nexus._validate import check_str
 
 cdef extern from "Python.h":
     bint PyUnicode_CheckExact(object o)
-    bint PyLong_Check(object o)
-    bint PyLong_CheckExact(object o)
-    bint PyBool_Check(object o)
-    long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
     ctypedef struct PyMethodDef:
         pass
     ctypedef struct PyMethodDescrObject:
         PyMethodDef *d_method
     object PyDescr_NewMethod(type cls, PyMethodDef *method)
 
-cdef extern from *:
-    """
-    /* A new reference to dict[key], or NULL with no error set when the key is absent. On 3.13+
-       PyDict_GetItemRef: the borrowed reference of PyDict_GetItemWithError could be freed by
-       another thread before we INCREF it when there is no GIL. */
-    static PyObject *nexus_core_dict_get(PyObject *dict, PyObject *key) {
-        PyObject *result;
-    #if PY_VERSION_HEX >= 0x030D0000
-        if (PyDict_GetItemRef(dict, key, &result) < 0) return NULL;
-        return result;
-    #else
-        result = PyDict_GetItemWithError(dict, key);
-        Py_XINCREF(result);
-        return result;
-    #endif
-    }
-    """
-    PyObject *nexus_core_dict_get(object d, object key) except? NULL
-
 
 cdef inline object _get(dict mapping, object key, object default):
-    cdef PyObject *found = nexus_core_dict_get(mapping, key)
+    cdef PyObject *found
     cdef object value
-    if found is NULL:
+    if not nexus_dict_get_ref(mapping, key, &found):
         return default
     value = <object>found  # takes its own reference...
     Py_DECREF(value)       # ...so drop the one the lookup gave us
@@ -80,24 +59,11 @@ cdef inline Counters _counters_of(CounterTable table, object backend_id):
     """The ``Counters`` of ``backend_id``: the table's own lookup, with the exact-str hit inlined."""
     cdef PyObject *found
     cdef Counters result
-    if PyUnicode_CheckExact(backend_id):
-        found = nexus_core_dict_get(table._by_id, backend_id)
-        if found is not NULL:
-            result = <Counters>found
-            Py_DECREF(result)  # the lookup's reference; result holds its own
-            return result
+    if PyUnicode_CheckExact(backend_id) and nexus_dict_get_ref(table._by_id, backend_id, &found):
+        result = <Counters>found
+        Py_DECREF(result)  # the lookup's reference; result holds its own
+        return result
     return table._lookup(backend_id)  # normalises the id, or raises the error the table raises
-
-
-cdef inline uint32_t _latency_arg(object value) except? 0xFFFFFFFF:
-    """``value`` as a latency sample, or raise the error both counter twins raise."""
-    cdef int overflow = 0
-    cdef long long number
-    if PyLong_CheckExact(value) or (PyLong_Check(value) and not PyBool_Check(value)):
-        number = PyLong_AsLongLongAndOverflow(value, &overflow)
-        if overflow == 0 and 0 <= number <= 0xFFFFFFFF:
-            return <uint32_t>number
-    raise latency_error(value)
 
 
 HOT_METHODS = (
@@ -308,7 +274,7 @@ cdef class RegistryCore:
             table = self._compiled_table
         if table is not None:
             counters = _counters_of(table, id)
-            nexus_ema_update_u32(&counters._latency, _latency_arg(latency_ms))
+            nexus_ema_update_u32(&counters._latency, latency_arg(latency_ms))
             return None
         with cython.critical_section(self):
             call = self._update_latency

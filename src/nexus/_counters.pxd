@@ -8,7 +8,11 @@ file. ``nexus._core`` (the base of ``Registry``) calls ``CounterTable._lookup`` 
 themselves live in ``_atomic.h``.
 """
 
+from cpython.object cimport PyObject
 from libc.stdint cimport uint32_t, uint64_t
+
+cdef extern from "_pydict.h":
+    int nexus_dict_get_ref(object d, object key, PyObject **result) except -1
 
 cdef extern from "_atomic.h" nogil:
     ctypedef uint32_t nexus_atomic_u32
@@ -23,6 +27,9 @@ cdef extern from "_atomic.h" nogil:
     uint32_t nexus_decrement_saturating_u32(nexus_atomic_u32 *p)
     uint32_t nexus_ema_update_u32(nexus_atomic_u32 *p, uint32_t sample)
     void nexus_racy_increment_u32(nexus_atomic_u32 *p)
+
+
+cdef uint32_t latency_arg(object value) except? 0xFFFFFFFF
 
 
 cdef class Counters:

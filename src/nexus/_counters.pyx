@@ -23,23 +23,6 @@ cdef extern from "Python.h":
     bint PyBool_Check(object o)
     long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
 
-cdef extern from *:
-    """
-    /* A strong reference from a dict lookup. PyDict_GetItemWithError returns a borrowed one, which
-       another thread may free before we INCREF it when there is no GIL (3.13t and later). */
-    static int nexus_dict_get_ref(PyObject *dict, PyObject *key, PyObject **result) {
-    #if PY_VERSION_HEX >= 0x030D0000
-        return PyDict_GetItemRef(dict, key, result);
-    #else
-        *result = PyDict_GetItemWithError(dict, key);
-        if (*result == NULL) return PyErr_Occurred() ? -1 : 0;
-        Py_INCREF(*result);
-        return 1;
-    #endif
-    }
-    """
-    int nexus_dict_get_ref(object d, object key, PyObject **result) except -1
-
 # The atomic operations (_atomic.h) and the Counters fields are declared in _counters.pxd.
 
 ATOMIC_IMPLEMENTATION = nexus_atomic_impl.decode("ascii")
@@ -47,7 +30,7 @@ ATOMIC_IMPLEMENTATION = nexus_atomic_impl.decode("ascii")
 cdef object _logger = logging.getLogger("nexus")
 
 
-cdef inline uint32_t _latency_arg(object value) except? 0xFFFFFFFF:
+cdef uint32_t latency_arg(object value) except? 0xFFFFFFFF:
     """``value`` as a latency sample, or raise the same error as the pure twin."""
     cdef int overflow = 0
     cdef long long number
@@ -125,7 +108,7 @@ cdef class Counters:
 
     def update_latency(self, latency_ms):
         """Fold one latency sample (int ms, 0..2**32-1) into the EMA; returns the new average."""
-        return nexus_ema_update_u32(&self._latency, _latency_arg(latency_ms))
+        return nexus_ema_update_u32(&self._latency, latency_arg(latency_ms))
 
     def _force(self, pending=None, total=None, latency=None):
         """Test only: set counters directly (to reach the limits without 2**32 calls)."""
@@ -204,7 +187,7 @@ cdef class CounterTable:
     def update_latency(self, backend_id, latency_ms):
         """Fold one latency sample into ``backend_id``'s EMA (compare-and-swap, never lost)."""
         cdef Counters counters = self._lookup(backend_id)
-        nexus_ema_update_u32(&counters._latency, _latency_arg(latency_ms))
+        nexus_ema_update_u32(&counters._latency, latency_arg(latency_ms))
 
 
 def _lookup_slow(dict by_id, backend_id):

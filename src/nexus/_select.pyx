@@ -22,6 +22,7 @@ from nexus._counters cimport (
     Counters,
     nexus_atomic_u32,
     nexus_atomic_u64,
+    nexus_dict_get_ref,
     nexus_increment_u64,
     nexus_load_u32,
 )
@@ -41,23 +42,6 @@ from nexus._select_py import registry_select as _py_registry_select
 
 __all__ = ["DEFAULT_WEIGHTS", "STRATEGIES", "Candidates", "RoundRobin", "SmartWeights",
            "registry_select", "select_backend"]
-
-cdef extern from *:
-    """
-    /* A strong reference from a dict lookup (PyDict_GetItemRef on 3.13+: the borrowed reference of
-       PyDict_GetItemWithError could be freed by another thread before the INCREF without a GIL). */
-    static int nexus_select_dict_get_ref(PyObject *dict, PyObject *key, PyObject **result) {
-    #if PY_VERSION_HEX >= 0x030D0000
-        return PyDict_GetItemRef(dict, key, result);
-    #else
-        *result = PyDict_GetItemWithError(dict, key);
-        if (*result == NULL) return PyErr_Occurred() ? -1 : 0;
-        Py_INCREF(*result);
-        return 1;
-    #endif
-    }
-    """
-    int nexus_select_dict_get_ref(object d, object key, PyObject **result) except -1
 
 cdef enum:
     LEAST_PENDING = 0
@@ -458,7 +442,7 @@ def registry_select(self, model_id, *, strategy="smart", exclude=(), require_vis
         model_id = check_str(model_id, "model_id")
     snapshots = self._candidates
     if type(snapshots) is dict:
-        if nexus_select_dict_get_ref(snapshots, model_id, &raw):
+        if nexus_dict_get_ref(snapshots, model_id, &raw):
             candidates = <object>raw
             Py_DECREF(candidates)  # <object> took its own reference
     else:
