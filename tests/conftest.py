@@ -68,7 +68,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     keep, drop = [], []
     for item in items:
         spec = getattr(item, "callspec", None)
-        is_c = spec is not None and spec.params.get("twin") == C_EXTENSION
+        params = spec.params if spec is not None else {}
+        is_c = params.get("twin") == C_EXTENSION or params.get("core") == "nexus._core"
         (drop if is_c else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)

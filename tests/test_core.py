@@ -21,8 +21,6 @@ CORES = ("nexus._core", "nexus._core_py")
 @pytest.fixture(params=CORES)
 def core(request: pytest.FixtureRequest) -> ModuleType:
     """The core module under test (the compiled one errors here if it was not built)."""
-    if request.param == "nexus._core" and request.config.getoption("--no-c-extensions"):
-        pytest.skip("compiled core deselected (NEXUS_NO_EXTENSIONS / --no-c-extensions)")
     return importlib.import_module(request.param)
 
 
