@@ -610,6 +610,35 @@ def _w1_flatness(flavour: Flavour, small: int, large: int, rounds: int) -> dict[
     return times
 
 
+def _select_track_flatness(
+    flavour: Flavour, small: int, large: int, rounds: int
+) -> dict[str, float]:
+    """select + track at ``small`` and ``large`` backends, for a model served by 10 of them.
+
+    Each fleet draws 10 models per backend from a pool as large as the fleet, so a model is served
+    by about 10 backends whatever the fleet size; the one served by exactly 10 is queried.
+    """
+    cases = {}
+    for n in (small, large):
+        spec = fleet_spec(n, 10, n)
+        registry = build_fleet(flavour, spec)
+        with flavour.installed():
+            served = {m: len(registry.get_backends_for_model(m)) for m in spec.model_pool}
+        model_id = min(served, key=lambda m: (abs(served[m] - 10), m))
+        cases[n] = Case(
+            ("select+track flat", str(n)),
+            _W3_TRACK_SELECT,
+            {"r": registry, "k": model_id},
+            context=flavour.installed,
+        )
+    for case in cases.values():
+        case.calibrate(BATCH_S)
+    for _ in range(rounds):
+        for case in cases.values():
+            case.run_once()
+    return {str(n): case.best for n, case in cases.items()}
+
+
 def _time_builds(
     flavours_: list[Flavour], spec: FleetSpec, rounds: int, progress: Progress
 ) -> dict[str, float]:
@@ -661,6 +690,13 @@ def run(
         if f.twin
     }
 
+    progress.begin("select+track flatness")
+    select_flat = {
+        f.name: _select_track_flatness(f, 100, 10 * fleet[0], rounds)
+        for f in all_flavours
+        if f.twin and has_select(built[f.name])
+    }
+
     progress.begin("w4 build the fleet")
     builds = _time_builds(all_flavours, spec, build_rounds, progress)
     phases: dict[str, dict[str, float]] = {}
@@ -682,6 +718,10 @@ def run(
         names, spec, per_op, empty, flat, flat_sizes, builds, memory, w7, w3_notes, rounds
     )
     results["w5_bytes_per_backend_shared_models"] = memory_shared
+    results["select_track_flatness_ns"] = select_flat
+    for name, times in select_flat.items():
+        small, large = sorted(times, key=int)
+        results["ratios"][name]["select+track at 10x fleet / at 100"] = times[large] / times[small]
     results["w4_phases_s"] = phases
     return results
 
@@ -768,6 +808,7 @@ TARGETS: dict[str, tuple[str, str, float]] = {
     # row: (ratio key, comparison, bound)
     "w1": ("w1 / floor", "<=", 2.0),
     "w1 flat": ("w1 at 10k / at 10", "<=", 1.5),
+    "select flat": ("select+track at 10x fleet / at 100", "<=", 2.0),  # issue 6
     "w2 inc": ("w2 inc / floor", "<=", 2.0),
     "w2 dec": ("w2 dec / floor", "<=", 2.0),
     "w2 pair": ("w2 pair / floor", "<=", 2.0),
@@ -817,6 +858,8 @@ def render(results: dict[str, Any]) -> str:
             return f"{op} {bound:g}x faster than naive"
         if row in ("w1 flat",):
             return f"{op} {bound:g}x (10k vs 10 backends)"
+        if row == "select flat":
+            return f"{op} {bound:g}x (10k vs 100 backends)"
         if row == "w7":
             return f"{op} {bound:g}x w1 alone"
         return f"{op} {bound:g}x floor"
@@ -852,6 +895,22 @@ def render(results: dict[str, Any]) -> str:
             *verdict("w1 flat"),
         ]
     )
+    select_flat = results.get("select_track_flatness_ns") or {}
+    if select_flat:
+        small, large = sorted(next(iter(select_flat.values())), key=int)
+        rows.append(
+            [
+                f"select+track, 10 candidates: {int(large):,} / {int(small):,} backends",
+                *[
+                    f"{select_flat[n][large] / select_flat[n][small]:.2f}x"
+                    if n in select_flat
+                    else "-"
+                    for n in names
+                ],
+                target_text("select flat"),
+                *verdict("select flat"),
+            ]
+        )
     rows.append(
         [
             "w4 build the fleet",
