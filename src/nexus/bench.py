@@ -613,7 +613,7 @@ def _w1_flatness(flavour: Flavour, small: int, large: int, rounds: int) -> dict[
 def _select_track_flatness(
     flavour: Flavour, small: int, large: int, rounds: int
 ) -> dict[str, float]:
-    """select + track at ``small`` and ``large`` backends, for a model served by 10 of them.
+    """Time select + track at ``small`` and ``large`` backends, for a model served by 10.
 
     Each fleet draws 10 models per backend from a pool as large as the fleet, so a model is served
     by about 10 backends whatever the fleet size; the one served by exactly 10 is queried.
