@@ -690,13 +690,6 @@ def run(
         if f.twin
     }
 
-    progress.begin("select+track flatness")
-    select_flat = {
-        f.name: _select_track_flatness(f, 100, 10 * fleet[0], rounds)
-        for f in all_flavours
-        if f.twin and has_select(built[f.name])
-    }
-
     progress.begin("w4 build the fleet")
     builds = _time_builds(all_flavours, spec, build_rounds, progress)
     phases: dict[str, dict[str, float]] = {}
@@ -712,6 +705,13 @@ def run(
 
     progress.begin("w7 readers during writes")
     w7 = _w7(built, {f.name: f for f in all_flavours}, spec, w7_seconds, progress)
+
+    progress.begin("select+track flatness")
+    select_flat = {
+        f.name: _select_track_flatness(f, 100, 10 * fleet[0], rounds)
+        for f in all_flavours
+        if f.twin and has_select(built[f.name])
+    }
     progress.done()
 
     results = _summarise(
