@@ -2,8 +2,8 @@
 
 Same names, same behaviour, same errors: the lock-free reads and the by-id counter calls that a
 router makes on every request. (In the compiled twin they are C methods; see ``nexus._core``.)
-Their arguments are positional-only in both twins, like ``dict.get``: that is what lets CPython
-call the compiled ones through its fastest path (``METH_O``).
+Their parameters carry API.md's names (``id``, ``model_id``, ``latency_ms``) and may be passed by
+position or by keyword in both twins.
 """
 
 from __future__ import annotations
