@@ -304,66 +304,34 @@ class Candidates:
             return self.backends[eligible[self.cursor.advance() % count]]
         if code == RANDOM:
             return self.backends[eligible[random.randrange(count)]]
-        # One loop per strategy with early exits, as in the compiled twin: comparisons are strict,
-        # so on a full tie the earlier (lower) id stays.
-        best = -1
-        best_pending = best_priority = best_latency = best_score = 0
+
+        # The compiled twin walks the same order with strict comparisons; min() keeps the first
+        # of equal keys, so on a full tie the earlier (lower) id wins here too.
+        def load(index: int) -> tuple[int, int, int]:
+            counters, priority, _, _ = entries[index]
+            return counters.pending_requests, priority, counters.avg_latency_ms
+
         if code == LEAST_PENDING:
-            for index in eligible:
-                counters, priority, _, _ = entries[index]
-                pending = counters.pending_requests
-                if best >= 0 and pending > best_pending:
-                    continue
-                latency = counters.avg_latency_ms
-                if best < 0 or (pending, priority, latency) < (
-                    best_pending,
-                    best_priority,
-                    best_latency,
-                ):
-                    best, best_pending, best_priority, best_latency = (
-                        index,
-                        pending,
-                        priority,
-                        latency,
-                    )
+            best = min(eligible, key=load)
         elif code == PRIORITY:
-            for index in eligible:
-                counters, priority, _, _ = entries[index]
-                if best >= 0 and priority > best_priority:
-                    continue
-                pending = counters.pending_requests
-                latency = counters.avg_latency_ms
-                if best < 0 or (priority, pending, latency) < (
-                    best_priority,
-                    best_pending,
-                    best_latency,
-                ):
-                    best, best_pending, best_priority, best_latency = (
-                        index,
-                        pending,
-                        priority,
-                        latency,
-                    )
+
+            def by_priority(index: int) -> tuple[int, int, int]:
+                pending, priority, latency = load(index)
+                return priority, pending, latency
+
+            best = min(eligible, key=by_priority)
         else:
-            for index in eligible:
-                counters, priority, _, _ = entries[index]
-                pending = counters.pending_requests
-                latency = counters.avg_latency_ms
+
+            def smart(index: int) -> tuple[int, int, int, int]:
+                pending, priority, latency = load(index)
                 score = (
                     w_priority * (100 - min(max(priority, 0), 100))
                     + w_load * (100 - min(pending, 100))
                     + w_latency * (100 - min(latency // 10, 100))
                 )
-                if best >= 0 and score < best_score:
-                    continue
-                if best < 0 or (-score, pending, priority, latency) < (
-                    -best_score,
-                    best_pending,
-                    best_priority,
-                    best_latency,
-                ):
-                    best, best_score = index, score
-                    best_pending, best_priority, best_latency = pending, priority, latency
+                return -score, pending, priority, latency
+
+            best = min(eligible, key=smart)
         return self.backends[best]
 
 
